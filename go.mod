@@ -1,0 +1,11 @@
+module github.com/secitemdb/secitemdb
+
+go 1.26.0
+
+require golang.org/x/crypto v0.58.0
+
+require (
+	github.com/google/go-cmp v0.7.0 // indirect
+	go.etcd.io/bbolt v1.5.0 // indirect
+	golang.org/x/sys v0.49.0 // indirect
+)

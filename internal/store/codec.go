@@ -1,0 +1,142 @@
+package store
+
+import (
+	"encoding/binary"
+	"errors"
+	"sort"
+	"time"
+
+	"github.com/secitemdb/secitemdb/schema"
+)
+
+// The plaintext of a sealed blob is a list of fields followed by a zero
+// byte and zero padding to a multiple of padBlock (so a ciphertext's length
+// says little about its contents):
+//
+//	field  = len(code) code type uvarint(len(value)) value
+//	type   = schema.Type (1 string, 2 data, 3 number, 4 date)
+//	number = 8 bytes big-endian two's complement
+//	date   = 8 bytes seconds since 1970 (big-endian, signed) ‖ 4 bytes nanoseconds
+//
+// Fields appear in schema order, at most once each. Decoding is strict:
+// anything else is ErrCorrupt, so a round trip is byte-identical.
+const padBlock = 32
+
+// maxFieldSize caps a single value (the public API accepts values far
+// larger than any real credential; this bounds what a corrupt length can
+// make the decoder allocate).
+const maxFieldSize = 64 << 20
+
+// ErrCorrupt is returned when stored bytes do not decode.
+var ErrCorrupt = errors.New("store: corrupt record")
+
+// encodeFields appends the plaintext encoding of fs to dst.
+func encodeFields(dst []byte, fs schema.Fields) []byte {
+	if !sort.SliceIsSorted(fs, func(i, j int) bool { return fs[i].Attr.Index() < fs[j].Attr.Index() }) {
+		panic("store: fields are not in schema order")
+	}
+	start := len(dst)
+	for _, f := range fs {
+		dst = append(dst, byte(len(f.Attr.Code)))
+		dst = append(dst, f.Attr.Code...)
+		dst = append(dst, byte(f.Value.T))
+		switch f.Value.T {
+		case schema.TString:
+			dst = binary.AppendUvarint(dst, uint64(len(f.Value.Str)))
+			dst = append(dst, f.Value.Str...)
+		case schema.TData:
+			dst = binary.AppendUvarint(dst, uint64(len(f.Value.Data)))
+			dst = append(dst, f.Value.Data...)
+		case schema.TNumber:
+			dst = append(dst, 8)
+			dst = binary.BigEndian.AppendUint64(dst, uint64(f.Value.Num))
+		case schema.TDate:
+			dst = append(dst, 12)
+			dst = binary.BigEndian.AppendUint64(dst, uint64(f.Value.Time.Unix()))
+			dst = binary.BigEndian.AppendUint32(dst, uint32(f.Value.Time.Nanosecond()))
+		default:
+			panic("store: encoding an invalid value")
+		}
+	}
+	dst = append(dst, 0)
+	for (len(dst)-start)%padBlock != 0 {
+		dst = append(dst, 0)
+	}
+	return dst
+}
+
+// decodeFields parses a plaintext made by encodeFields for class c. Byte
+// slices in the result are copies.
+func decodeFields(c *schema.Class, b []byte) (schema.Fields, error) {
+	var fs schema.Fields
+	last := -1
+	i := 0
+	for {
+		if i >= len(b) {
+			return nil, ErrCorrupt
+		}
+		n := int(b[i])
+		i++
+		if n == 0 {
+			break
+		}
+		if i+n+1 > len(b) {
+			return nil, ErrCorrupt
+		}
+		a := c.Attr(string(b[i : i+n]))
+		i += n
+		if a == nil {
+			return nil, ErrCorrupt
+		}
+		if a.Index() <= last {
+			return nil, ErrCorrupt
+		}
+		last = a.Index()
+		t := schema.Type(b[i])
+		i++
+		l, k := binary.Uvarint(b[i:])
+		if k <= 0 || l > maxFieldSize || uint64(len(b)-i-k) < l {
+			return nil, ErrCorrupt
+		}
+		i += k
+		raw := b[i : i+int(l)]
+		i += int(l)
+		var v schema.Value
+		switch t {
+		case schema.TString:
+			v = schema.String(string(raw))
+		case schema.TData:
+			v = schema.Data(append([]byte{}, raw...))
+		case schema.TNumber:
+			if l != 8 {
+				return nil, ErrCorrupt
+			}
+			v = schema.Number(int64(binary.BigEndian.Uint64(raw)))
+		case schema.TDate:
+			if l != 12 {
+				return nil, ErrCorrupt
+			}
+			ns := binary.BigEndian.Uint32(raw[8:])
+			if ns >= 1e9 {
+				return nil, ErrCorrupt
+			}
+			v = schema.Date(time.Unix(int64(binary.BigEndian.Uint64(raw)), int64(ns)))
+		default:
+			return nil, ErrCorrupt
+		}
+		fs = append(fs, schema.Field{Attr: a, Value: v})
+	}
+	// The rest is padding: zeros, up to a block boundary.
+	if len(b)%padBlock != 0 {
+		return nil, ErrCorrupt
+	}
+	for _, z := range b[i:] {
+		if z != 0 {
+			return nil, ErrCorrupt
+		}
+	}
+	if len(b)-i >= padBlock {
+		return nil, ErrCorrupt
+	}
+	return fs, nil
+}

@@ -1,0 +1,313 @@
+package store
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+
+	"github.com/secitemdb/secitemdb/internal/status"
+	"github.com/secitemdb/secitemdb/protect"
+	"github.com/secitemdb/secitemdb/schema"
+)
+
+// Tag returns the keyed tag of one attribute value of class c.
+func (db *DB) Tag(c *schema.Class, f schema.Field) protect.Tag {
+	var buf [64]byte
+	return db.ix.Tag(c.Code, f.Attr.Code, f.Value.Canonical(buf[:0]))
+}
+
+// groupTags returns the tags of agrp = g for each group.
+func (db *DB) groupTags(c *schema.Class, groups []string) []protect.Tag {
+	a := c.Attr("agrp")
+	out := make([]protect.Tag, len(groups))
+	for i, g := range groups {
+		out[i] = db.Tag(c, schema.Field{Attr: a, Value: schema.String(g)})
+	}
+	return out
+}
+
+// Query is what Find matches: equality filters, all of which must hold,
+// and an access-group list, one of which must hold (nil means any group).
+type Query struct {
+	Class   *schema.Class
+	Filters schema.Fields
+	Groups  []string
+}
+
+// Find calls fn for every item of q.Class that satisfies q, in row
+// (creation) order, deciding from the keyed tags alone: nothing is
+// decrypted, so Find works whatever the lock state. Candidates come from
+// the postings of the indexed filters (intersected), or from a scan of the
+// class when no filter is indexed. fn returns false to stop.
+func (tx *Tx) Find(q Query, fn func(*Record) (bool, error)) error {
+	c := q.Class
+	m, prefixes := tx.compile(q)
+	check := func(row uint64, raw []byte) (bool, error) {
+		if raw == nil {
+			return true, nil // a posting without its record: skip
+		}
+		r, err := parseRecord(c, row, bytes.Clone(raw))
+		if err != nil {
+			// A damaged header cannot be matched; the device skips
+			// undecodable rows, and Check reports them.
+			return true, nil
+		}
+		if !m.match(r) {
+			return true, nil
+		}
+		return fn(r)
+	}
+	items := tx.btx.Bucket(classBucket(c))
+	if len(prefixes) == 0 {
+		cur := items.Cursor()
+		for k, v := cur.First(); k != nil; k, v = cur.Next() {
+			if len(k) != 8 {
+				continue
+			}
+			more, err := check(binary.BigEndian.Uint64(k), v)
+			if err != nil || !more {
+				return err
+			}
+		}
+		return nil
+	}
+	return tx.intersect(prefixes, func(row uint64) (bool, error) {
+		return check(row, items.Get(rowKey(row)))
+	})
+}
+
+// matcher is a compiled Query: the tags every match must carry and the
+// access-group tags one of which it must carry.
+type matcher struct {
+	tags   []protect.Tag
+	groups []protect.Tag // nil: any group
+}
+
+func (m *matcher) match(r *Record) bool {
+	for _, t := range m.tags {
+		if !r.HasTag(t) {
+			return false
+		}
+	}
+	return m.groups == nil || hasAny(r, m.groups)
+}
+
+// compile computes q's tags, and the posting prefixes of its indexed
+// filters.
+func (tx *Tx) compile(q Query) (m matcher, prefixes [][]byte) {
+	m.tags = make([]protect.Tag, len(q.Filters))
+	for i, f := range q.Filters {
+		m.tags[i] = tx.db.Tag(q.Class, f)
+		if f.Attr.Has(schema.Indexed) {
+			prefixes = append(prefixes, append([]byte(nil), m.tags[i][:]...))
+		}
+	}
+	if q.Groups != nil {
+		m.groups = tx.db.groupTags(q.Class, q.Groups)
+	}
+	return m, prefixes
+}
+
+// Matches reports whether r satisfies q (decided from tags alone).
+func (tx *Tx) Matches(q Query, r *Record) bool {
+	if r.hdrLen == 0 {
+		return false
+	}
+	m, _ := tx.compile(q)
+	return m.match(r)
+}
+
+// Has reports whether r's attribute f.Attr has the value f.Value (decided
+// from tags alone).
+func (tx *Tx) Has(r *Record, f schema.Field) bool {
+	return r.hdrLen > 0 && r.HasTag(tx.db.Tag(r.Class, f))
+}
+
+func hasAny(r *Record, tags []protect.Tag) bool {
+	for _, t := range tags {
+		if r.HasTag(t) {
+			return true
+		}
+	}
+	return false
+}
+
+// intersect walks the rows present under every prefix in the index, in
+// ascending order (a leapfrog join: each cursor seeks to the largest row
+// seen so far), so the cost follows the shortest posting list.
+func (tx *Tx) intersect(prefixes [][]byte, fn func(row uint64) (bool, error)) error {
+	idx := tx.btx.Bucket(bucketIndex)
+	curs := make([]interface {
+		Seek([]byte) ([]byte, []byte)
+	}, len(prefixes))
+	for i := range prefixes {
+		curs[i] = idx.Cursor()
+	}
+	seekKey := make([]byte, tagSize+8)
+	var target uint64
+	for {
+		agreed := 0
+		for i := 0; agreed < len(prefixes); i = (i + 1) % len(prefixes) {
+			copy(seekKey, prefixes[i])
+			binary.BigEndian.PutUint64(seekKey[tagSize:], target)
+			k, _ := curs[i].Seek(seekKey)
+			if len(k) != tagSize+8 || !bytes.HasPrefix(k, prefixes[i]) {
+				return nil
+			}
+			row := binary.BigEndian.Uint64(k[tagSize:])
+			if row == target {
+				agreed++
+				continue
+			}
+			target = row
+			agreed = 1
+		}
+		more, err := fn(target)
+		if err != nil || !more {
+			return err
+		}
+		if target == ^uint64(0) {
+			return nil
+		}
+		target++
+	}
+}
+
+// ByRef returns the item of class c whose item ID is id, or nil.
+func (tx *Tx) ByRef(c *schema.Class, id [16]byte) (*Record, error) {
+	row := tx.db.ix.RowOf(id)
+	raw := tx.btx.Bucket(classBucket(c)).Get(rowKey(row))
+	if raw == nil {
+		return nil, nil
+	}
+	r, err := parseRecord(c, row, bytes.Clone(raw))
+	if err != nil {
+		return nil, nil
+	}
+	if !protectEqual(r.RefID[:], id[:]) {
+		return nil, nil
+	}
+	return r, nil
+}
+
+// ByPrimaryKey returns the item of class c whose primary key equals that
+// of fields (missing attributes count as their defaults), or nil.
+// Tombstones are returned too: the caller decides whether to replace one.
+func (tx *Tx) ByPrimaryKey(c *schema.Class, fields schema.Fields) (*Record, error) {
+	pk := tx.db.pkTag(c, fields)
+	cur := tx.btx.Bucket(bucketIndex).Cursor()
+	k, _ := cur.Seek(pk[:])
+	items := tx.btx.Bucket(classBucket(c))
+	for ; k != nil && bytes.HasPrefix(k, pk[:]); k, _ = cur.Next() {
+		if len(k) != tagSize+8 {
+			continue
+		}
+		row := binary.BigEndian.Uint64(k[tagSize:])
+		raw := items.Get(rowKey(row))
+		if raw == nil {
+			continue
+		}
+		r, err := parseRecord(c, row, bytes.Clone(raw))
+		if err != nil {
+			// A damaged item holding this key: the device replaces
+			// corrupt rows on conflict, so report it as such.
+			return &Record{Class: c, Row: row, raw: bytes.Clone(raw)}, nil
+		}
+		return r, nil
+	}
+	return nil, nil
+}
+
+// pkTag is the tag of a whole primary key.
+func (db *DB) pkTag(c *schema.Class, fields schema.Fields) protect.Tag {
+	var buf []byte
+	for _, a := range c.PrimaryKey() {
+		v, ok := fields.Get(a.Code)
+		if !ok {
+			v, _ = a.Default()
+		}
+		can := v.Canonical(nil)
+		buf = binary.AppendUvarint(buf, uint64(len(can)))
+		buf = append(buf, can...)
+	}
+	return db.ix.Tag(c.Code, "!pk", buf)
+}
+
+// JoinTag is the tag shared by a certificate's pkhh and a key's klbl of
+// the same value: the posting that pairs them into an identity.
+func (db *DB) JoinTag(value []byte) protect.Tag {
+	return db.ix.Tag("idnt", "!pair", value)
+}
+
+// Paired calls fn for every record of class c posted under the join tag
+// of value, in row order.
+func (tx *Tx) Paired(c *schema.Class, value []byte, fn func(*Record) (bool, error)) error {
+	jt := tx.db.JoinTag(value)
+	items := tx.btx.Bucket(classBucket(c))
+	return tx.intersect([][]byte{jt[:]}, func(row uint64) (bool, error) {
+		raw := items.Get(rowKey(row))
+		if raw == nil {
+			return true, nil
+		}
+		r, err := parseRecord(c, row, bytes.Clone(raw))
+		if err != nil {
+			return true, nil
+		}
+		return fn(r)
+	})
+}
+
+// Open decrypts a record's attributes, and its secret when withSecret is
+// set. It fails with InteractionNotAllowed (-25308) when the record's class
+// key is not in memory and Decode (-26275) when any check fails: the
+// version table says the record is stale, a sealed part does not
+// authenticate, or the decrypted pdmn disagrees with the key that wrapped
+// the item.
+func (tx *Tx) Open(r *Record, withSecret bool) (attrs, secret schema.Fields, err error) {
+	if r.raw == nil || r.hdrLen == 0 {
+		return nil, nil, status.New(status.Decode, "item %d is damaged", r.Row)
+	}
+	if tx.currentVersion(r.Row) != r.Version {
+		return nil, nil, status.New(status.Decode, "item %d is stale or damaged (version check failed)", r.Row)
+	}
+	var buf [512]byte
+	a := aad(buf[:0], partKey, &tx.db.storeID, r.Class.Code, r.Row, r.header())
+	key, err := tx.db.kb.UnwrapItemKey(r.KeyID, r.wrapped(), a)
+	switch {
+	case errors.Is(err, protect.ErrLocked):
+		return nil, nil, status.New(status.InteractionNotAllowed, "the item's class key is not available in this lock state")
+	case err != nil:
+		return nil, nil, status.New(status.Decode, "item %d failed authentication", r.Row)
+	}
+	defer key.Wipe()
+	a = aad(buf[:0], partAttrs, &tx.db.storeID, r.Class.Code, r.Row, r.header())
+	pt, err := protect.OpenBlob(nil, &key, a, r.sealedAttrs())
+	if err != nil {
+		return nil, nil, status.New(status.Decode, "item %d failed authentication", r.Row)
+	}
+	attrs, err = decodeFields(r.Class, pt)
+	if err != nil {
+		return nil, nil, status.New(status.Decode, "item %d attributes do not decode", r.Row)
+	}
+	cls, ok := tx.db.kb.ClassOf(r.KeyID)
+	if pdmn, _ := attrs.Get("pdmn"); !ok || pdmn.Str != cls.Code() {
+		return nil, nil, status.New(status.Decode, "item %d protection class does not match its key", r.Row)
+	}
+	if !withSecret {
+		return attrs, nil, nil
+	}
+	a = aad(buf[:0], partSecret, &tx.db.storeID, r.Class.Code, r.Row, r.header())
+	pt, err = protect.OpenBlob(pt[:0], &key, a, r.sealedSecret())
+	if err != nil {
+		return nil, nil, status.New(status.Decode, "item %d secret failed authentication", r.Row)
+	}
+	secret, err = decodeFields(r.Class, pt)
+	clear(pt)
+	if err != nil {
+		return nil, nil, status.New(status.Decode, "item %d secret does not decode", r.Row)
+	}
+	return attrs, secret, nil
+}
+
+// Available reports whether r's class key is in memory.
+func (tx *Tx) Available(r *Record) bool { return tx.db.kb.Available(r.KeyID) }

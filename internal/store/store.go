@@ -1,0 +1,343 @@
+// Package store is secitemdb's storage engine on bbolt: buckets, the
+// record format, the keyed index, persistent references and the version
+// table. It is the only package that imports bbolt.
+//
+// Buckets:
+//
+//	meta                format, store ID, keybag, version root; its sequence numbers rows
+//	genp inet cert keys records by row number (8 bytes big-endian)
+//	idx                 postings: tag (12 bytes) ‖ row (8 bytes) → empty
+//	vers                the version table (versions.go)
+//
+// Rows are numbered from one sequence for all classes and never reused,
+// so row order is creation order.
+package store
+
+import (
+	"crypto/hmac"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sync"
+	"syscall"
+	"time"
+
+	"go.etcd.io/bbolt"
+	berrors "go.etcd.io/bbolt/errors"
+
+	"github.com/secitemdb/secitemdb/internal/status"
+	"github.com/secitemdb/secitemdb/protect"
+	"github.com/secitemdb/secitemdb/schema"
+)
+
+// FormatVersion is the version of the file layout this package writes.
+const FormatVersion = 1
+
+var (
+	bucketMeta  = []byte("meta")
+	bucketIndex = []byte("idx")
+	keyFormat   = []byte("format")
+	keyStoreID  = []byte("store-id")
+	keyKeybag   = []byte("keybag")
+)
+
+func classBucket(c *schema.Class) []byte { return []byte(c.Code) }
+
+// Options configure Open.
+type Options struct {
+	// Device supplies the device secret. Nil means a FileDevice at
+	// path + ".device".
+	Device protect.Device
+	// Timeout bounds the wait for another process's file lock; 0 means 1s.
+	Timeout time.Duration
+	// ReadOnly opens the file shared and refuses writes (for inspection).
+	ReadOnly bool
+}
+
+// DB is an open store.
+type DB struct {
+	path    string
+	bolt    *bbolt.DB
+	kb      *protect.Keybag
+	ix      *protect.Indexer
+	storeID [protect.StoreIDSize]byte
+	device  protect.Device
+
+	badChunks   map[uint64]bool // version chunks whose MAC failed at Open
+	rootMatches bool            // the version root matched at Open
+	failed      error           // set after a write failed in a way that leaves the handle unsafe
+	mu          sync.Mutex
+}
+
+var (
+	openMu    sync.Mutex
+	openPaths = map[string]bool{}
+)
+
+// Open opens the store at path, creating it (and, with the default device,
+// its device secret) when it does not exist. A new store is created in a
+// temporary file and linked into place, so a crash never leaves a file that
+// cannot be opened.
+func Open(path string, opts Options) (*DB, error) {
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return nil, status.New(status.Param, "invalid path: %v", err)
+	}
+	openMu.Lock()
+	if openPaths[abs] {
+		openMu.Unlock()
+		return nil, status.New(status.NotAvailable, "the store %s is already open in this process", path)
+	}
+	openPaths[abs] = true
+	openMu.Unlock()
+	db, err := open(abs, opts)
+	if err != nil {
+		openMu.Lock()
+		delete(openPaths, abs)
+		openMu.Unlock()
+		return nil, err
+	}
+	return db, nil
+}
+
+func open(path string, opts Options) (*DB, error) {
+	dev := opts.Device
+	if dev == nil {
+		dev = &protect.FileDevice{Path: path + ".device"}
+	}
+	timeout := opts.Timeout
+	if timeout <= 0 {
+		timeout = time.Second
+	}
+	if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
+		if opts.ReadOnly {
+			return nil, status.New(status.NotAvailable, "no store at %s", path)
+		}
+		if err := create(path, dev); err != nil {
+			return nil, err
+		}
+	} else if err != nil {
+		return nil, ioError("failed to open store", err)
+	}
+	bo := &bbolt.Options{Timeout: timeout, ReadOnly: opts.ReadOnly}
+	bdb, err := bbolt.Open(path, 0o600, bo)
+	if err != nil {
+		if errors.Is(err, berrors.ErrTimeout) {
+			return nil, status.New(status.NotAvailable, "the store %s is in use by another process (lock not acquired within %v)", path, timeout)
+		}
+		return nil, ioError("failed to open store", err)
+	}
+	db := &DB{path: path, bolt: bdb, device: dev}
+	if err := db.load(); err != nil {
+		bdb.Close()
+		return nil, err
+	}
+	return db, nil
+}
+
+func (db *DB) load() (err error) {
+	defer recoverCorrupt(&err)
+	return db.bolt.View(func(btx *bbolt.Tx) error {
+		meta := btx.Bucket(bucketMeta)
+		if meta == nil {
+			return status.New(status.Decode, "the file is not a secitemdb store (no meta bucket)")
+		}
+		if f := meta.Get(keyFormat); len(f) != 1 || f[0] != FormatVersion {
+			return status.New(status.Decode, "unsupported store format")
+		}
+		for _, name := range allBuckets() {
+			if btx.Bucket(name) == nil {
+				return status.New(status.Decode, "the store is missing bucket %q", name)
+			}
+		}
+		id := meta.Get(keyStoreID)
+		if len(id) != protect.StoreIDSize {
+			return status.New(status.Decode, "the store ID is damaged")
+		}
+		copy(db.storeID[:], id)
+		kb, err := protect.OpenKeybag(append([]byte(nil), meta.Get(keyKeybag)...), db.device)
+		switch {
+		case errors.Is(err, protect.ErrWrongDevice):
+			return status.New(status.AuthFailed, "the device secret does not belong to this store")
+		case errors.Is(err, protect.ErrCorruptKeybag), errors.Is(err, protect.ErrDecode):
+			return status.New(status.Decode, "the keybag is damaged")
+		case err != nil:
+			return status.New(status.NotAvailable, "the device secret is not available: %v", err)
+		}
+		if kb.StoreID() != db.storeID {
+			kb.Close()
+			return status.New(status.Decode, "the keybag belongs to another store")
+		}
+		db.kb = kb
+		db.ix = kb.Indexer()
+		db.badChunks, db.rootMatches = verifyVersions(btx, db.ix)
+		return nil
+	})
+}
+
+func allBuckets() [][]byte {
+	out := [][]byte{bucketMeta, bucketIndex, bucketVers}
+	for _, c := range schema.Classes() {
+		out = append(out, classBucket(c))
+	}
+	return out
+}
+
+// create makes a new store at path: a temporary file is initialised,
+// synced and linked to path (never replacing a file another process
+// created meanwhile), then the directory is synced.
+func create(path string, dev protect.Device) error {
+	var suffix [8]byte
+	_, _ = rand.Read(suffix[:])
+	tmp := fmt.Sprintf("%s.creating-%x", path, suffix)
+	defer os.Remove(tmp)
+	storeID := protect.NewStoreID()
+	kb, err := protect.NewKeybag(storeID, dev)
+	if err != nil {
+		return status.New(status.NotAvailable, "the device secret is not available: %v", err)
+	}
+	blob, _ := kb.MarshalBinary()
+	kb.Close()
+	bdb, err := bbolt.Open(tmp, 0o600, &bbolt.Options{Timeout: time.Second})
+	if err != nil {
+		return ioError("failed to create store", err)
+	}
+	err = bdb.Update(func(btx *bbolt.Tx) error {
+		for _, name := range allBuckets() {
+			if _, err := btx.CreateBucket(name); err != nil {
+				return err
+			}
+		}
+		meta := btx.Bucket(bucketMeta)
+		if err := meta.Put(keyFormat, []byte{FormatVersion}); err != nil {
+			return err
+		}
+		if err := meta.Put(keyStoreID, storeID[:]); err != nil {
+			return err
+		}
+		return meta.Put(keyKeybag, blob)
+	})
+	if cerr := bdb.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return ioError("failed to create store", err)
+	}
+	if err := os.Link(tmp, path); err != nil && !errors.Is(err, fs.ErrExist) {
+		return ioError("failed to create store", err)
+	}
+	d, err := os.Open(filepath.Dir(path))
+	if err != nil {
+		return ioError("failed to sync directory", err)
+	}
+	defer d.Close()
+	if err := d.Sync(); err != nil {
+		return ioError("failed to sync directory", err)
+	}
+	return nil
+}
+
+// Close closes the file and wipes the keys.
+func (db *DB) Close() error {
+	db.kb.Close()
+	err := db.bolt.Close()
+	openMu.Lock()
+	delete(openPaths, db.path)
+	openMu.Unlock()
+	if err != nil {
+		return ioError("failed to close store", err)
+	}
+	return nil
+}
+
+// Path returns the store's absolute path.
+func (db *DB) Path() string { return db.path }
+
+// Keybag returns the store's keybag.
+func (db *DB) Keybag() *protect.Keybag { return db.kb }
+
+// StoreID returns the store's random identifier.
+func (db *DB) StoreID() [protect.StoreIDSize]byte { return db.storeID }
+
+// Tx is a transaction over the store. It must not be used after the
+// function it was passed to returns.
+type Tx struct {
+	db       *DB
+	btx      *bbolt.Tx
+	writable bool
+}
+
+// View runs fn in a read-only transaction.
+func (db *DB) View(fn func(*Tx) error) (err error) {
+	defer recoverCorrupt(&err)
+	err = db.bolt.View(func(btx *bbolt.Tx) error {
+		return fn(&Tx{db: db, btx: btx})
+	})
+	return mapBoltError(err)
+}
+
+// Update runs fn in a read-write transaction, committed (and synced)
+// when fn returns nil and rolled back otherwise. After a failed commit the
+// handle refuses further writes until it is reopened: the outcome of that
+// commit is unknown, and an fsync error must never be retried as if the
+// data were safe.
+func (db *DB) Update(fn func(*Tx) error) (err error) {
+	if db.bolt.IsReadOnly() {
+		return status.New(status.ReadOnly, "the store is open read-only")
+	}
+	db.mu.Lock()
+	failed := db.failed
+	db.mu.Unlock()
+	if failed != nil {
+		return status.New(status.IO, "an earlier write failed (%v); close and reopen the store", failed)
+	}
+	defer recoverCorrupt(&err)
+	fnErr := false
+	err = db.bolt.Update(func(btx *bbolt.Tx) error {
+		err := fn(&Tx{db: db, btx: btx, writable: true})
+		fnErr = err != nil
+		return err
+	})
+	if err != nil && !fnErr {
+		// The commit itself failed.
+		db.mu.Lock()
+		db.failed = err
+		db.mu.Unlock()
+	}
+	return mapBoltError(err)
+}
+
+// recoverCorrupt turns a bbolt panic on a damaged page into an error.
+func recoverCorrupt(err *error) {
+	if r := recover(); r != nil {
+		*err = status.New(status.Decode, "the store file is damaged: %v", r)
+	}
+}
+
+func mapBoltError(err error) error {
+	if err == nil {
+		return nil
+	}
+	var se *status.Error
+	if errors.As(err, &se) {
+		return err
+	}
+	return ioError("storage error", err)
+}
+
+func ioError(what string, err error) error {
+	switch {
+	case errors.Is(err, syscall.ENOSPC), errors.Is(err, syscall.EFBIG), errors.Is(err, syscall.EDQUOT):
+		return &status.Error{Code: status.DiskFull, Detail: what + ": " + err.Error()}
+	case errors.Is(err, berrors.ErrDatabaseReadOnly):
+		return &status.Error{Code: status.ReadOnly, Detail: what + ": " + err.Error()}
+	case errors.Is(err, berrors.ErrInvalid), errors.Is(err, berrors.ErrChecksum), errors.Is(err, berrors.ErrVersionMismatch):
+		return &status.Error{Code: status.Decode, Detail: what + ": " + err.Error()}
+	}
+	return &status.Error{Code: status.IO, Detail: what + ": " + err.Error()}
+}
+
+func protectEqual(a, b []byte) bool { return hmac.Equal(a, b) }

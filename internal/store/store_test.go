@@ -1,0 +1,299 @@
+package store
+
+import (
+	"bytes"
+	"encoding/binary"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"go.etcd.io/bbolt"
+
+	"github.com/secitemdb/secitemdb/internal/status"
+	"github.com/secitemdb/secitemdb/protect"
+	"github.com/secitemdb/secitemdb/schema"
+)
+
+func testDevice() protect.Device {
+	return protect.NewStaticDevice(bytes.Repeat([]byte{9}, protect.SecretSize))
+}
+
+func openTest(t *testing.T) (*DB, string) {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "s.db")
+	db, err := Open(path, Options{Device: testDevice()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	return db, path
+}
+
+func item(acct, secret string) (schema.Fields, schema.Fields) {
+	c := schema.GenericPassword
+	var f schema.Fields
+	for code, v := range map[string]schema.Value{
+		"acct": schema.String(acct), "svce": schema.String("svc"), "agrp": schema.String("G"),
+		"pdmn": schema.String("ak"), "sync": schema.Number(0), "tomb": schema.Number(0),
+		"musr": schema.Data(nil), "cdat": schema.Date(time.Unix(1, 0)), "mdat": schema.Date(time.Unix(1, 0)),
+	} {
+		f = f.Set(c.Attr(code), v)
+	}
+	s := schema.Fields{}.Set(c.Attr("v_Data"), schema.Data([]byte(secret)))
+	return f, s
+}
+
+func insert(t *testing.T, db *DB, acct, secret string) *Record {
+	t.Helper()
+	f, s := item(acct, secret)
+	var r *Record
+	err := db.Update(func(tx *Tx) error {
+		var err error
+		r, _, err = tx.Insert(schema.GenericPassword, f, s)
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+// read opens the item of row, returning its secret or the status.
+func read(db *DB, row uint64) (string, status.Code) {
+	var out string
+	err := db.View(func(tx *Tx) error {
+		raw := tx.btx.Bucket(classBucket(schema.GenericPassword)).Get(rowKey(row))
+		if raw == nil {
+			return status.New(status.ItemNotFound, "gone")
+		}
+		r, err := parseRecord(schema.GenericPassword, row, bytes.Clone(raw))
+		if err != nil {
+			return status.New(status.Decode, "header")
+		}
+		_, sec, err := tx.Open(r, true)
+		if err != nil {
+			return err
+		}
+		v, _ := sec.Get("v_Data")
+		out = string(v.Data)
+		return nil
+	})
+	return out, status.Of(err)
+}
+
+func rawGet(t *testing.T, db *DB, row uint64) []byte {
+	var b []byte
+	db.bolt.View(func(btx *bbolt.Tx) error {
+		b = bytes.Clone(btx.Bucket(classBucket(schema.GenericPassword)).Get(rowKey(row)))
+		return nil
+	})
+	return b
+}
+
+func rawPut(t *testing.T, db *DB, row uint64, b []byte) {
+	if err := db.bolt.Update(func(btx *bbolt.Tx) error {
+		return btx.Bucket(classBucket(schema.GenericPassword)).Put(rowKey(row), b)
+	}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestInsertFindOpen(t *testing.T) {
+	db, _ := openTest(t)
+	a := insert(t, db, "alice", "pw-a")
+	b := insert(t, db, "bob", "pw-b")
+	if a.Row >= b.Row {
+		t.Fatal("rows are not increasing")
+	}
+	for _, r := range []*Record{a, b} {
+		if got, st := read(db, r.Row); st != status.OK {
+			t.Fatalf("read row %d: %v", r.Row, st)
+		} else if got != map[uint64]string{a.Row: "pw-a", b.Row: "pw-b"}[r.Row] {
+			t.Fatalf("row %d: %q", r.Row, got)
+		}
+	}
+	c := schema.GenericPassword
+	var rows []uint64
+	db.View(func(tx *Tx) error {
+		return tx.Find(Query{Class: c, Filters: schema.Fields{{Attr: c.Attr("acct"), Value: schema.Data([]byte("bob"))}}}, func(r *Record) (bool, error) {
+			rows = append(rows, r.Row)
+			return true, nil
+		})
+	})
+	if len(rows) != 1 || rows[0] != b.Row {
+		t.Fatalf("Find by indexed acct: %v", rows)
+	}
+	rows = nil
+	db.View(func(tx *Tx) error {
+		return tx.Find(Query{Class: c, Groups: []string{"other"}}, func(r *Record) (bool, error) {
+			rows = append(rows, r.Row)
+			return true, nil
+		})
+	})
+	if len(rows) != 0 {
+		t.Fatalf("Find with another group: %v", rows)
+	}
+}
+
+// Sealed parts moved between rows, bit flips, truncation and an older
+// version of a row put back all fail authentication.
+func TestTamper(t *testing.T) {
+	db, _ := openTest(t)
+	a := insert(t, db, "alice", "pw-a")
+	b := insert(t, db, "bob", "pw-b")
+	rawA, rawB := rawGet(t, db, a.Row), rawGet(t, db, b.Row)
+	ra, _ := parseRecord(schema.GenericPassword, a.Row, rawA)
+	rb, _ := parseRecord(schema.GenericPassword, b.Row, rawB)
+
+	t.Run("whole record moved to another row", func(t *testing.T) {
+		rawPut(t, db, b.Row, rawA)
+		defer rawPut(t, db, b.Row, rawB)
+		if _, st := read(db, b.Row); st != status.Decode {
+			t.Fatalf("status %v", st)
+		}
+	})
+	t.Run("secret swapped between items", func(t *testing.T) {
+		mixed := append(bytes.Clone(rawA[:ra.attrEnd]), rb.sealedSecret()...)
+		rawPut(t, db, a.Row, mixed)
+		defer rawPut(t, db, a.Row, rawA)
+		if _, st := read(db, a.Row); st != status.Decode {
+			t.Fatalf("status %v", st)
+		}
+	})
+	t.Run("every bit flip", func(t *testing.T) {
+		for i := 0; i < len(rawA)*8; i += 3 {
+			bad := bytes.Clone(rawA)
+			bad[i/8] ^= 1 << (i % 8)
+			rawPut(t, db, a.Row, bad)
+			got, st := read(db, a.Row)
+			if st == status.OK {
+				t.Fatalf("bit %d: read %q", i, got)
+			}
+		}
+		rawPut(t, db, a.Row, rawA)
+	})
+	t.Run("truncation", func(t *testing.T) {
+		for n := 0; n < len(rawA); n += 7 {
+			rawPut(t, db, a.Row, rawA[:n])
+			if _, st := read(db, a.Row); st == status.OK {
+				t.Fatalf("truncated to %d read back", n)
+			}
+		}
+		rawPut(t, db, a.Row, rawA)
+	})
+	t.Run("older version replayed", func(t *testing.T) {
+		f, s := item("alice", "pw-a2")
+		if err := db.Update(func(tx *Tx) error {
+			_, _, err := tx.Rewrite(ra, f, s)
+			return err
+		}); err != nil {
+			t.Fatal(err)
+		}
+		if got, st := read(db, a.Row); st != status.OK || got != "pw-a2" {
+			t.Fatalf("after rewrite: %q %v", got, st)
+		}
+		rawPut(t, db, a.Row, rawA) // the version-1 record back
+		if got, st := read(db, a.Row); st != status.Decode {
+			t.Fatalf("replayed old version read as %q %v", got, st)
+		}
+	})
+}
+
+func TestVersionTableChecks(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "s.db")
+	db, err := Open(path, Options{Device: testDevice()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := insert(t, db, "alice", "pw")
+	var oldChunk []byte
+	db.bolt.View(func(btx *bbolt.Tx) error {
+		k, _ := chunkOf(a.Row)
+		oldChunk = bytes.Clone(btx.Bucket(bucketVers).Get(k))
+		return nil
+	})
+	insert(t, db, "bob", "pw")
+	db.Close()
+
+	// A damaged chunk makes its rows unreadable.
+	bdb, _ := bbolt.Open(path, 0o600, nil)
+	k, _ := chunkOf(a.Row)
+	bdb.Update(func(btx *bbolt.Tx) error {
+		c := bytes.Clone(btx.Bucket(bucketVers).Get(k))
+		c[0] ^= 1
+		return btx.Bucket(bucketVers).Put(k, c)
+	})
+	bdb.Close()
+	db, err = Open(path, Options{Device: testDevice()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !db.badChunks[binary.BigEndian.Uint64(k)] {
+		t.Fatal("the damaged chunk was not noticed")
+	}
+	if _, st := read(db, a.Row); st != status.Decode {
+		t.Fatalf("row in a damaged chunk: %v", st)
+	}
+	db.Close()
+
+	// A whole chunk replayed from an older copy: valid MAC, wrong root.
+	bdb, _ = bbolt.Open(path, 0o600, nil)
+	bdb.Update(func(btx *bbolt.Tx) error { return btx.Bucket(bucketVers).Put(k, oldChunk) })
+	bdb.Close()
+	db, err = Open(path, Options{Device: testDevice()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if db.rootMatches {
+		t.Fatal("a replayed chunk was not noticed")
+	}
+}
+
+func TestCodecRoundTrip(t *testing.T) {
+	f, s := item("alice", "secret")
+	for _, fs := range []schema.Fields{f, s, nil} {
+		enc := encodeFields(nil, fs)
+		if len(enc)%padBlock != 0 {
+			t.Fatalf("not padded: %d", len(enc))
+		}
+		dec, err := decodeFields(schema.GenericPassword, enc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if again := encodeFields(nil, dec); !bytes.Equal(enc, again) {
+			t.Fatal("round trip is not byte-identical")
+		}
+	}
+	enc := encodeFields(nil, f)
+	bad := bytes.Clone(enc)
+	bad[len(bad)-1] = 1 // non-zero padding
+	if _, err := decodeFields(schema.GenericPassword, bad); err == nil {
+		t.Fatal("non-zero padding accepted")
+	}
+	if _, err := decodeFields(schema.Certificate, enc); err == nil {
+		t.Fatal("a genp attribute list decoded as a certificate")
+	}
+	if _, err := decodeFields(schema.GenericPassword, append(bytes.Clone(enc), make([]byte, padBlock)...)); err == nil {
+		t.Fatal("a whole block of extra padding accepted")
+	}
+}
+
+func TestReadOnlyRefusesWrites(t *testing.T) {
+	db, path := openTest(t)
+	insert(t, db, "alice", "pw")
+	db.Close()
+	ro, err := Open(path, Options{Device: testDevice(), ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ro.Close()
+	if got, st := read(ro, 1); st != status.OK || got != "pw" {
+		t.Fatalf("read-only read: %q %v", got, st)
+	}
+	f, s := item("bob", "pw")
+	err = ro.Update(func(tx *Tx) error { _, _, err := tx.Insert(schema.GenericPassword, f, s); return err })
+	if status.Of(err) != status.ReadOnly {
+		t.Fatalf("write to a read-only store: %v", err)
+	}
+}

@@ -1,0 +1,119 @@
+package store
+
+import (
+	"encoding/binary"
+
+	"go.etcd.io/bbolt"
+
+	"github.com/secitemdb/secitemdb/protect"
+)
+
+// The version table detects a record replayed from an older copy of the
+// file. AAD binding stops a sealed part from moving between rows, but an
+// old version of the same row carries its own valid AAD; what it cannot
+// carry is the current version number, kept here.
+//
+// Bucket "vers" maps chunk number (row / 64, 8 bytes big-endian) to the
+// current versions of its 64 rows (8 bytes each, 0 = no item) followed by
+// a MAC over the chunk number and those versions. Meta "vroot" holds the
+// XOR over all chunks of MAC(chunk number ‖ chunk MAC), updated in O(1)
+// per write. Open checks every chunk MAC (a damaged chunk makes its rows
+// unreadable, ErrDecode) and the root (a mismatch means a chunk was
+// replayed as a whole: the file was partly rolled back; it is reported by
+// Check). Every read compares the record's version with its chunk's.
+const (
+	chunkRows = 64
+	chunkSize = chunkRows*8 + protect.MACSize
+)
+
+var (
+	bucketVers = []byte("vers")
+	keyVRoot   = []byte("vroot")
+)
+
+func chunkOf(row uint64) (key []byte, slot int) {
+	return binary.BigEndian.AppendUint64(nil, row/chunkRows), int(row % chunkRows)
+}
+
+func chunkMAC(ix *protect.Indexer, key, versions []byte) [protect.MACSize]byte {
+	return ix.MAC([]byte("vchunk"), key, versions)
+}
+
+func rootTerm(ix *protect.Indexer, key, mac []byte) [protect.MACSize]byte {
+	return ix.MAC([]byte("vroot"), key, mac)
+}
+
+// currentVersion returns the version the table holds for row.
+func (tx *Tx) currentVersion(row uint64) uint64 {
+	key, slot := chunkOf(row)
+	if tx.db.badChunks[binary.BigEndian.Uint64(key)] {
+		return 0
+	}
+	v := tx.btx.Bucket(bucketVers).Get(key)
+	if len(v) != chunkSize {
+		return 0
+	}
+	return binary.BigEndian.Uint64(v[slot*8:])
+}
+
+// setVersion records row's current version (0 when the row is deleted).
+func (tx *Tx) setVersion(row, version uint64) error {
+	b := tx.btx.Bucket(bucketVers)
+	key, slot := chunkOf(row)
+	chunk := make([]byte, chunkSize)
+	old := b.Get(key)
+	hadOld := len(old) == chunkSize
+	if hadOld {
+		copy(chunk, old)
+	}
+	binary.BigEndian.PutUint64(chunk[slot*8:], version)
+	mac := chunkMAC(tx.db.ix, key, chunk[:chunkRows*8])
+	copy(chunk[chunkRows*8:], mac[:])
+
+	meta := tx.btx.Bucket(bucketMeta)
+	root := make([]byte, protect.MACSize)
+	copy(root, meta.Get(keyVRoot))
+	if hadOld {
+		t := rootTerm(tx.db.ix, key, old[chunkRows*8:])
+		xorInto(root, t[:])
+	}
+	t := rootTerm(tx.db.ix, key, mac[:])
+	xorInto(root, t[:])
+	if err := b.Put(key, chunk); err != nil {
+		return err
+	}
+	return meta.Put(keyVRoot, root)
+}
+
+func xorInto(dst, src []byte) {
+	for i := range dst {
+		dst[i] ^= src[i]
+	}
+}
+
+// verifyVersions checks the version table at Open. It returns the chunks
+// whose MAC fails and whether the root matches the chunks.
+func verifyVersions(btx *bbolt.Tx, ix *protect.Indexer) (bad map[uint64]bool, rootOK bool) {
+	bad = map[uint64]bool{}
+	root := make([]byte, protect.MACSize)
+	c := btx.Bucket(bucketVers).Cursor()
+	for k, v := c.First(); k != nil; k, v = c.Next() {
+		if len(k) != 8 || len(v) != chunkSize {
+			if len(k) == 8 {
+				bad[binary.BigEndian.Uint64(k)] = true
+			}
+			continue
+		}
+		want := chunkMAC(ix, k, v[:chunkRows*8])
+		if !protectEqual(want[:], v[chunkRows*8:]) {
+			bad[binary.BigEndian.Uint64(k)] = true
+		}
+		t := rootTerm(ix, k, v[chunkRows*8:])
+		xorInto(root, t[:])
+	}
+	stored := btx.Bucket(bucketMeta).Get(keyVRoot)
+	if stored == nil {
+		stored = make([]byte, protect.MACSize)
+	}
+	return bad, protectEqual(root, stored)
+}

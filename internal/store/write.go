@@ -1,0 +1,253 @@
+package store
+
+import (
+	"bytes"
+	"crypto/rand"
+	"crypto/sha1"
+	"encoding/binary"
+	"errors"
+	"slices"
+
+	"github.com/secitemdb/secitemdb/internal/status"
+	"github.com/secitemdb/secitemdb/protect"
+	"github.com/secitemdb/secitemdb/schema"
+)
+
+// Insert stores a new item of class c and returns its record and the
+// attributes as stored (with sha1). fields must
+// hold pdmn; secret holds v_Data and other secret attributes. The item's
+// sha1 attribute is computed here. It fails with InteractionNotAllowed when
+// the class key is not in memory and NotAvailable for akpu without a
+// passcode. Uniqueness is the caller's business (ByPrimaryKey).
+func (tx *Tx) Insert(c *schema.Class, fields, secret schema.Fields) (*Record, schema.Fields, error) {
+	if !tx.writable {
+		return nil, nil, status.New(status.ReadOnly, "the store is open read-only")
+	}
+	row, err := tx.btx.Bucket(bucketMeta).NextSequence()
+	if err != nil {
+		return nil, nil, err
+	}
+	var rnd [8]byte
+	if _, err := rand.Read(rnd[:]); err != nil {
+		panic("store: crypto/rand failed: " + err.Error())
+	}
+	return tx.write(c, row, tx.db.ix.RefID(row, rnd), 1, fields, secret)
+}
+
+// Rewrite replaces an item's contents in place: same row, same item ID
+// (so the same persistent reference), version + 1, a fresh item key
+// wrapped under the class key of the (possibly new) pdmn. It returns the
+// new record and the attributes as stored.
+func (tx *Tx) Rewrite(old *Record, fields, secret schema.Fields) (*Record, schema.Fields, error) {
+	if !tx.writable {
+		return nil, nil, status.New(status.ReadOnly, "the store is open read-only")
+	}
+	if err := tx.removePostings(old); err != nil {
+		return nil, nil, err
+	}
+	return tx.write(old.Class, old.Row, old.RefID, old.Version+1, fields, secret)
+}
+
+// Delete removes an item: its record, its postings and its version. It
+// needs no key, so it works whatever the lock state.
+func (tx *Tx) Delete(r *Record) error {
+	if r.hdrLen > 0 {
+		if err := tx.removePostings(r); err != nil {
+			return err
+		}
+	} else if err := tx.removeAllPostings(r.Row); err != nil {
+		return err
+	}
+	if err := tx.btx.Bucket(classBucket(r.Class)).Delete(rowKey(r.Row)); err != nil {
+		return err
+	}
+	return tx.setVersion(r.Row, 0)
+}
+
+func (tx *Tx) removePostings(r *Record) error {
+	idx := tx.btx.Bucket(bucketIndex)
+	posted := r.postedTags()
+	key := make([]byte, tagSize+8)
+	for i := 0; i < r.nposted; i++ {
+		copy(key, posted[i*tagSize:(i+1)*tagSize])
+		binary.BigEndian.PutUint64(key[tagSize:], r.Row)
+		if err := idx.Delete(key); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// removeAllPostings removes every posting of a row whose header is too
+// damaged to say which it owns (a full index scan; only for corrupt rows).
+func (tx *Tx) removeAllPostings(row uint64) error {
+	idx := tx.btx.Bucket(bucketIndex)
+	var dead [][]byte
+	cur := idx.Cursor()
+	for k, _ := cur.First(); k != nil; k, _ = cur.Next() {
+		if len(k) == tagSize+8 && binary.BigEndian.Uint64(k[tagSize:]) == row {
+			dead = append(dead, bytes.Clone(k))
+		}
+	}
+	for _, k := range dead {
+		if err := idx.Delete(k); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// CanWrite checks that an item of protection class pdmn can be encrypted
+// now: InteractionNotAllowed when its class key is not in memory,
+// NotAvailable for akpu without a passcode.
+func (tx *Tx) CanWrite(pdmn string) error {
+	if !tx.writable {
+		return status.New(status.ReadOnly, "the store is open read-only")
+	}
+	_, err := tx.db.keyID(pdmn)
+	return err
+}
+
+// CheckProtection checks that pdmn names a class items can be stored in
+// now (see CanWrite), outside a transaction.
+func (db *DB) CheckProtection(pdmn string) error {
+	_, err := db.keyID(pdmn)
+	return err
+}
+
+func (db *DB) keyID(pdmn string) (uint32, error) {
+	prot, ok := protect.ParseClass(pdmn)
+	if !ok {
+		return 0, status.New(status.Param, "invalid protection class %q", pdmn)
+	}
+	keyID, err := db.kb.KeyID(prot)
+	switch {
+	case errors.Is(err, protect.ErrLocked):
+		return 0, status.New(status.InteractionNotAllowed, "the %s class key is not available in this lock state", prot)
+	case errors.Is(err, protect.ErrNoPasscode):
+		return 0, status.New(status.NotAvailable, "%s items need a passcode to be set", prot)
+	case err != nil:
+		return 0, err
+	}
+	return keyID, nil
+}
+
+func (tx *Tx) write(c *schema.Class, row uint64, refID [16]byte, version uint64, fields, secret schema.Fields) (*Record, schema.Fields, error) {
+	db := tx.db
+	pdmn, _ := fields.Get("pdmn")
+	keyID, err := db.keyID(pdmn.Str)
+	if err != nil {
+		return nil, nil, err
+	}
+	fields = fields.Set(c.Attr("sha1"), schema.Data(contentHash(fields, secret)))
+
+	posted := db.postedTags(c, fields)
+	tags := db.attributeTags(c, fields)
+	hdr := make([]byte, headerBase, headerBase+(len(posted)+len(tags))*tagSize)
+	hdr[0] = recordFormat
+	binary.BigEndian.PutUint32(hdr[offKeyID:], keyID)
+	copy(hdr[offRefID:], refID[:])
+	binary.BigEndian.PutUint64(hdr[offVersion:], version)
+	hdr[offCounts] = byte(len(posted))
+	hdr[offCounts+1] = byte(len(tags))
+	for _, t := range posted {
+		hdr = append(hdr, t[:]...)
+	}
+	for _, t := range tags {
+		hdr = append(hdr, t[:]...)
+	}
+
+	key := protect.NewItemKey()
+	defer key.Wipe()
+	var abuf [512]byte
+	rec := hdr
+	a := aad(abuf[:0], partKey, &db.storeID, c.Code, row, hdr)
+	rec, err = db.kb.WrapItemKey(rec, keyID, &key, a)
+	if err != nil {
+		return nil, nil, status.New(status.InteractionNotAllowed, "the %s class key is not available in this lock state", pdmn.Str)
+	}
+	pt := encodeFields(nil, fields)
+	sealedAttrs := protect.SealBlob(nil, &key, aad(abuf[:0], partAttrs, &db.storeID, c.Code, row, hdr), pt)
+	rec = binary.AppendUvarint(rec, uint64(len(sealedAttrs)))
+	rec = append(rec, sealedAttrs...)
+	pt = encodeFields(pt[:0], secret)
+	rec = protect.SealBlob(rec, &key, aad(abuf[:0], partSecret, &db.storeID, c.Code, row, hdr), pt)
+	clear(pt)
+
+	if err := tx.btx.Bucket(classBucket(c)).Put(rowKey(row), rec); err != nil {
+		return nil, nil, err
+	}
+	idx := tx.btx.Bucket(bucketIndex)
+	pk := make([]byte, tagSize+8)
+	for _, t := range posted {
+		copy(pk, t[:])
+		binary.BigEndian.PutUint64(pk[tagSize:], row)
+		if err := idx.Put(pk, nil); err != nil {
+			return nil, nil, err
+		}
+	}
+	if err := tx.setVersion(row, version); err != nil {
+		return nil, nil, err
+	}
+	r, err := parseRecord(c, row, rec)
+	return r, fields, err
+}
+
+// postedTags returns the postings an item owns: its primary key, its
+// indexed attributes and, for pkhh/klbl, the identity join tag.
+func (db *DB) postedTags(c *schema.Class, fields schema.Fields) []protect.Tag {
+	out := []protect.Tag{db.pkTag(c, fields)}
+	for _, f := range fields {
+		if f.Attr.Has(schema.Indexed) {
+			out = append(out, db.Tag(c, f))
+		}
+		if f.Attr.Has(schema.JoinKey) {
+			out = append(out, db.JoinTag(f.Value.Bytes()))
+		}
+	}
+	return dedupe(out)
+}
+
+// attributeTags returns the tags of every attribute value an equality
+// filter can match: the stored ones, plus the defaults of missing
+// primary-key attributes (a missing vwht equals "" in a query, as the
+// device's SQL column does).
+func (db *DB) attributeTags(c *schema.Class, fields schema.Fields) []protect.Tag {
+	out := make([]protect.Tag, 0, len(fields)+4)
+	for _, f := range fields {
+		out = append(out, db.Tag(c, f))
+	}
+	for _, a := range c.PrimaryKey() {
+		if _, ok := fields.Get(a.Code); !ok {
+			def, _ := a.Default()
+			out = append(out, db.Tag(c, schema.Field{Attr: a, Value: def}))
+		}
+	}
+	return dedupe(out)
+}
+
+func dedupe(tags []protect.Tag) []protect.Tag {
+	slices.SortFunc(tags, func(a, b protect.Tag) int { return bytes.Compare(a[:], b[:]) })
+	return slices.Compact(tags)
+}
+
+// contentHash is the item's sha1 attribute: SHA-1 over the encoding of its
+// attributes and secret (not Apple's DER; secitemdb's own canonical form).
+// It is stored only inside the sealed attributes.
+func contentHash(fields, secret schema.Fields) []byte {
+	h := sha1.New()
+	var buf []byte
+	for _, fs := range []schema.Fields{fields, secret} {
+		for _, f := range fs {
+			if f.Attr.Has(schema.Computed) {
+				continue
+			}
+			buf = append(buf[:0], f.Attr.Code...)
+			buf = append(buf, 0)
+			buf = f.Value.Canonical(buf)
+			buf = binary.BigEndian.AppendUint32(buf, uint32(len(buf)))
+			h.Write(buf)
+		}
+	}
+	return h.Sum(nil)
+}

@@ -1,0 +1,560 @@
+package protect
+
+import (
+	"crypto/cipher"
+	"crypto/hkdf"
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"sync"
+
+	"golang.org/x/crypto/chacha20poly1305"
+)
+
+// LockState is the keybag's state, as on a device.
+type LockState uint8
+
+// The lock states.
+const (
+	// BeforeFirstUnlock: only the Always keys (dk, dku) and the index key
+	// are in memory.
+	BeforeFirstUnlock LockState = iota
+	// Unlocked: every class key is in memory.
+	Unlocked
+	// Locked: the WhenUnlocked keys (ak, aku, akpu) are gone; the
+	// AfterFirstUnlock keys (ck, cku) stay until Close.
+	Locked
+)
+
+var stateNames = [...]string{"BeforeFirstUnlock", "Unlocked", "Locked"}
+
+// String returns the state's name.
+func (s LockState) String() string {
+	if int(s) < len(stateNames) {
+		return stateNames[s]
+	}
+	return fmt.Sprintf("LockState(%d)", uint8(s))
+}
+
+// Errors of the keybag.
+var (
+	// ErrLocked is returned when an item's class key is not in memory.
+	ErrLocked = errors.New("protect: class key is not available")
+	// ErrWrongDevice is returned when the device secret does not belong
+	// to this store.
+	ErrWrongDevice = errors.New("protect: device secret does not match this store")
+	// ErrNoPasscode is returned for akpu items while no passcode is set.
+	ErrNoPasscode = errors.New("protect: class requires a passcode")
+	// ErrCorruptKeybag is returned when the stored keybag cannot be parsed.
+	ErrCorruptKeybag = errors.New("protect: keybag is corrupt")
+)
+
+// StoreIDSize is the size of a store's random identifier.
+const StoreIDSize = 16
+
+// Wrap kinds of a class key entry.
+const (
+	wrapDevice   = 1 // wrapped by the device KEK alone
+	wrapPasscode = 2 // wrapped by the passcode KEK (passcode entangled with the device secret)
+)
+
+const (
+	entryIndexKey   = 0xFF // the entry id of the index key
+	wrappedKeySize  = chacha20poly1305.NonceSizeX + KeySize + chacha20poly1305.Overhead
+	keybagMagic     = "SKB1"
+	commitLabel     = "secitemdb v1 kek commitment"
+	deviceKEKLabel  = "secitemdb v1 device kek"
+	entrySize       = 1 + 4 + 1 + wrappedKeySize
+	keybagFixedSize = 4 + StoreIDSize + kdfParamsSize + 2*sha256.Size + 1 + sha256.Size
+	keybagMACLabel  = "secitemdb v1 keybag mac"
+)
+
+// entry is one wrapped key as stored.
+type entry struct {
+	id      byte // a Class, or entryIndexKey
+	keyID   uint32
+	wrap    byte
+	wrapped [wrappedKeySize]byte
+}
+
+type classKey struct {
+	id   uint32
+	key  [KeySize]byte
+	aead cipher.AEAD
+}
+
+func (k *classKey) wipe() {
+	clear(k.key[:])
+	k.aead = nil
+}
+
+// Keybag holds a store's class keys and its lock state. It is safe for
+// concurrent use. Its String method prints no key material.
+type Keybag struct {
+	mu      sync.RWMutex
+	storeID [StoreIDSize]byte
+	state   LockState
+	closed  bool
+
+	kdf        KDFParams // zero when no passcode is set
+	devCommit  [sha256.Size]byte
+	passCommit [sha256.Size]byte
+	entries    []entry
+
+	devKEKMAC [sha256.Size]byte // authenticates the stored keybag
+
+	keys  [AKPU + 1]*classKey // nil while unavailable
+	byID  map[uint32]Class
+	index *Indexer
+}
+
+// String describes the keybag without key material.
+func (kb *Keybag) String() string {
+	kb.mu.RLock()
+	defer kb.mu.RUnlock()
+	return fmt.Sprintf("Keybag{store %x, %s, passcode %v}", kb.storeID[:4], kb.state, kb.kdf.set())
+}
+
+// NewStoreID returns a fresh random store identifier.
+func NewStoreID() [StoreIDSize]byte {
+	var id [StoreIDSize]byte
+	if _, err := rand.Read(id[:]); err != nil {
+		panic("protect: crypto/rand failed: " + err.Error())
+	}
+	return id
+}
+
+// NewKeybag creates the keybag of a new store: fresh class keys for every
+// class but akpu (which exists only while a passcode is set) and a fresh
+// index key, all wrapped by the device secret. The new keybag is Unlocked.
+func NewKeybag(storeID [StoreIDSize]byte, dev Device) (*Keybag, error) {
+	secret, err := dev.Secret()
+	if err != nil {
+		return nil, err
+	}
+	defer clear(secret)
+	devKEK := deviceKEK(secret, storeID)
+	defer clear(devKEK)
+
+	kb := &Keybag{storeID: storeID, byID: map[uint32]Class{}, state: Unlocked}
+	kb.devCommit = commitment(devKEK, storeID)
+	kb.devKEKMAC = keybagMACKey(devKEK)
+	used := map[uint32]bool{}
+	for _, c := range AllClasses {
+		if c.NeedsPasscode() {
+			continue
+		}
+		k := newClassKey(used)
+		kb.entries = append(kb.entries, sealEntry(byte(c), k.id, wrapDevice, devKEK, storeID, k.key[:]))
+		kb.keys[c] = k
+		kb.byID[k.id] = c
+	}
+	var ik [KeySize]byte
+	mustRand(ik[:])
+	kb.entries = append(kb.entries, sealEntry(entryIndexKey, 0, wrapDevice, devKEK, storeID, ik[:]))
+	kb.index = newIndexer(ik[:])
+	clear(ik[:])
+	return kb, nil
+}
+
+// OpenKeybag parses a stored keybag and opens what the device secret
+// alone opens: the Always keys and the index key, and, when no passcode is
+// set, every other key too (the keybag starts Unlocked). With a passcode
+// the keybag starts BeforeFirstUnlock.
+func OpenKeybag(blob []byte, dev Device) (*Keybag, error) {
+	kb, err := parseKeybag(blob)
+	if err != nil {
+		return nil, err
+	}
+	secret, err := dev.Secret()
+	if err != nil {
+		return nil, err
+	}
+	defer clear(secret)
+	devKEK := deviceKEK(secret, kb.storeID)
+	defer clear(devKEK)
+	want := commitment(devKEK, kb.storeID)
+	if !hmac.Equal(want[:], kb.devCommit[:]) {
+		return nil, ErrWrongDevice
+	}
+	mac := keybagMAC(devKEK, blob[:len(blob)-sha256.Size])
+	if !hmac.Equal(mac[:], blob[len(blob)-sha256.Size:]) {
+		return nil, ErrCorruptKeybag
+	}
+	kb.devKEKMAC = keybagMACKey(devKEK)
+	for _, e := range kb.entries {
+		if e.wrap != wrapDevice {
+			continue
+		}
+		key, err := openEntry(e, devKEK, kb.storeID)
+		if err != nil {
+			return nil, err
+		}
+		if e.id == entryIndexKey {
+			kb.index = newIndexer(key[:])
+		} else {
+			kb.keys[e.id] = newCachedKey(e.keyID, &key)
+		}
+		clear(key[:])
+	}
+	if kb.index == nil {
+		return nil, ErrCorruptKeybag
+	}
+	kb.state = Unlocked
+	if kb.kdf.set() {
+		kb.state = BeforeFirstUnlock
+	}
+	return kb, nil
+}
+
+func parseKeybag(b []byte) (*Keybag, error) {
+	if len(b) < keybagFixedSize || string(b[:4]) != keybagMagic {
+		return nil, ErrCorruptKeybag
+	}
+	kb := &Keybag{byID: map[uint32]Class{}}
+	off := 4
+	copy(kb.storeID[:], b[off:])
+	off += StoreIDSize
+	if err := kb.kdf.unmarshal(b[off : off+kdfParamsSize]); err != nil {
+		return nil, err
+	}
+	off += kdfParamsSize
+	copy(kb.devCommit[:], b[off:])
+	off += sha256.Size
+	copy(kb.passCommit[:], b[off:])
+	off += sha256.Size
+	n := int(b[off])
+	off++
+	if len(b) != off+n*entrySize+sha256.Size {
+		return nil, ErrCorruptKeybag
+	}
+	seen := map[byte]bool{}
+	for i := 0; i < n; i++ {
+		var e entry
+		e.id = b[off]
+		e.keyID = binary.BigEndian.Uint32(b[off+1:])
+		e.wrap = b[off+5]
+		copy(e.wrapped[:], b[off+6:off+entrySize])
+		off += entrySize
+		validID := e.id == entryIndexKey || (e.id >= byte(AK) && e.id <= byte(AKPU))
+		validWrap := e.wrap == wrapDevice || (e.wrap == wrapPasscode && kb.kdf.set())
+		if !validID || !validWrap || seen[e.id] {
+			return nil, ErrCorruptKeybag
+		}
+		if e.id == entryIndexKey && e.wrap != wrapDevice {
+			return nil, ErrCorruptKeybag
+		}
+		if c := Class(e.id); e.id != entryIndexKey && c.Availability() == Always && e.wrap != wrapDevice {
+			return nil, ErrCorruptKeybag
+		}
+		seen[e.id] = true
+		if e.id != entryIndexKey {
+			if _, dup := kb.byID[e.keyID]; dup {
+				return nil, ErrCorruptKeybag
+			}
+			kb.byID[e.keyID] = Class(e.id)
+		}
+		kb.entries = append(kb.entries, e)
+	}
+	if !seen[entryIndexKey] {
+		return nil, ErrCorruptKeybag
+	}
+	return kb, nil
+}
+
+// MarshalBinary returns the keybag as stored: wrapped keys only.
+func (kb *Keybag) MarshalBinary() ([]byte, error) {
+	kb.mu.RLock()
+	defer kb.mu.RUnlock()
+	return kb.marshal(), nil
+}
+
+func (kb *Keybag) marshal() []byte {
+	out := make([]byte, 0, keybagFixedSize+len(kb.entries)*entrySize)
+	out = append(out, keybagMagic...)
+	out = append(out, kb.storeID[:]...)
+	out = kb.kdf.marshal(out)
+	out = append(out, kb.devCommit[:]...)
+	out = append(out, kb.passCommit[:]...)
+	out = append(out, byte(len(kb.entries)))
+	for _, e := range kb.entries {
+		out = append(out, e.id)
+		out = binary.BigEndian.AppendUint32(out, e.keyID)
+		out = append(out, e.wrap)
+		out = append(out, e.wrapped[:]...)
+	}
+	m := hmac.New(sha256.New, kb.devKEKMAC[:])
+	m.Write(out)
+	return m.Sum(out)
+}
+
+// keybagMACKey derives the key that authenticates the whole stored keybag
+// (header, KDF parameters, entries) from the device KEK, so no byte of it
+// can change unnoticed.
+func keybagMACKey(devKEK []byte) [sha256.Size]byte {
+	m := hmac.New(sha256.New, devKEK)
+	m.Write([]byte(keybagMACLabel))
+	var k [sha256.Size]byte
+	m.Sum(k[:0])
+	return k
+}
+
+func keybagMAC(devKEK, body []byte) [sha256.Size]byte {
+	k := keybagMACKey(devKEK)
+	m := hmac.New(sha256.New, k[:])
+	m.Write(body)
+	var out [sha256.Size]byte
+	m.Sum(out[:0])
+	return out
+}
+
+// StoreID returns the store's identifier.
+func (kb *Keybag) StoreID() [StoreIDSize]byte { return kb.storeID }
+
+// State returns the lock state.
+func (kb *Keybag) State() LockState {
+	kb.mu.RLock()
+	defer kb.mu.RUnlock()
+	return kb.state
+}
+
+// HasPasscode reports whether a passcode is set.
+func (kb *Keybag) HasPasscode() bool {
+	kb.mu.RLock()
+	defer kb.mu.RUnlock()
+	return kb.kdf.set()
+}
+
+// Indexer returns the store's index functions.
+func (kb *Keybag) Indexer() *Indexer { return kb.index }
+
+// KeyID returns the identifier of c's class key, which a record stores to
+// name the key its item key is wrapped by. It fails with ErrLocked when
+// the key is not in memory and ErrNoPasscode for akpu without a passcode.
+func (kb *Keybag) KeyID(c Class) (uint32, error) {
+	kb.mu.RLock()
+	defer kb.mu.RUnlock()
+	if c < AK || c > AKPU {
+		return 0, fmt.Errorf("protect: invalid class %d", c)
+	}
+	if c.NeedsPasscode() && !kb.kdf.set() {
+		return 0, ErrNoPasscode
+	}
+	k := kb.keys[c]
+	if k == nil {
+		return 0, ErrLocked
+	}
+	return k.id, nil
+}
+
+// ClassOf returns the class of a key identifier, and false when no key of
+// this keybag has that identifier (a removed akpu key, or a forged record).
+func (kb *Keybag) ClassOf(keyID uint32) (Class, bool) {
+	kb.mu.RLock()
+	defer kb.mu.RUnlock()
+	c, ok := kb.byID[keyID]
+	return c, ok
+}
+
+// Available reports whether the key with the given identifier is in memory.
+func (kb *Keybag) Available(keyID uint32) bool {
+	kb.mu.RLock()
+	defer kb.mu.RUnlock()
+	c, ok := kb.byID[keyID]
+	return ok && kb.keys[c] != nil && kb.keys[c].id == keyID
+}
+
+// WrapItemKey wraps an item key under the class key keyID, binding it to
+// aad, and appends the result (WrappedItemKeySize bytes) to dst.
+func (kb *Keybag) WrapItemKey(dst []byte, keyID uint32, key *ItemKey, aad []byte) ([]byte, error) {
+	a, err := kb.aeadFor(keyID)
+	if err != nil {
+		return nil, err
+	}
+	return wrapGCM(a, dst, aad, key[:]), nil
+}
+
+// UnwrapItemKey reverses WrapItemKey. It fails with ErrLocked when the
+// class key is not in memory and ErrDecode when the wrapped key does not
+// authenticate (or names no key of this keybag).
+func (kb *Keybag) UnwrapItemKey(keyID uint32, wrapped, aad []byte) (ItemKey, error) {
+	var k ItemKey
+	a, err := kb.aeadFor(keyID)
+	if err != nil {
+		return k, err
+	}
+	if err := unwrapGCM(a, k[:], aad, wrapped); err != nil {
+		return k, err
+	}
+	return k, nil
+}
+
+func (kb *Keybag) aeadFor(keyID uint32) (cipher.AEAD, error) {
+	kb.mu.RLock()
+	defer kb.mu.RUnlock()
+	c, ok := kb.byID[keyID]
+	if !ok {
+		if kb.closed {
+			return nil, ErrLocked
+		}
+		return nil, ErrDecode
+	}
+	k := kb.keys[c]
+	if k == nil || k.id != keyID {
+		return nil, ErrLocked
+	}
+	return k.aead, nil
+}
+
+// Lock drops the WhenUnlocked class keys (ak, aku, akpu) from memory. The
+// AfterFirstUnlock keys stay if a first unlock happened.
+func (kb *Keybag) Lock() {
+	kb.mu.Lock()
+	defer kb.mu.Unlock()
+	if kb.closed {
+		return
+	}
+	for _, c := range AllClasses {
+		if c.Availability() == WhenUnlocked && kb.keys[c] != nil {
+			kb.keys[c].wipe()
+			kb.keys[c] = nil
+		}
+	}
+	if kb.state == Unlocked {
+		kb.state = Locked
+	}
+}
+
+// Close wipes every key this keybag holds. It cannot be used afterwards.
+func (kb *Keybag) Close() {
+	kb.mu.Lock()
+	defer kb.mu.Unlock()
+	for i, k := range kb.keys {
+		if k != nil {
+			k.wipe()
+			kb.keys[i] = nil
+		}
+	}
+	clear(kb.devKEKMAC[:])
+	kb.closed = true
+	kb.state = BeforeFirstUnlock
+}
+
+// unlockWith opens every passcode-wrapped entry under kek (or, without a
+// passcode, every device-wrapped one) and marks the keybag Unlocked.
+// Callers hold kb.mu.
+func (kb *Keybag) unlockWith(kek []byte, wrap byte) error {
+	opened := map[byte]*classKey{}
+	for _, e := range kb.entries {
+		if e.wrap != wrap || e.id == entryIndexKey {
+			continue
+		}
+		key, err := openEntry(e, kek, kb.storeID)
+		if err != nil {
+			for _, k := range opened {
+				k.wipe()
+			}
+			return err
+		}
+		opened[e.id] = newCachedKey(e.keyID, &key)
+		clear(key[:])
+	}
+	for id, k := range opened {
+		if old := kb.keys[id]; old != nil {
+			old.wipe()
+		}
+		kb.keys[id] = k
+	}
+	kb.state = Unlocked
+	return nil
+}
+
+func newClassKey(used map[uint32]bool) *classKey {
+	k := &classKey{}
+	for {
+		var b [4]byte
+		mustRand(b[:])
+		k.id = binary.BigEndian.Uint32(b[:])
+		if k.id != 0 && !used[k.id] {
+			used[k.id] = true
+			break
+		}
+	}
+	mustRand(k.key[:])
+	k.aead = gcm(k.key[:])
+	return k
+}
+
+func newCachedKey(id uint32, key *[KeySize]byte) *classKey {
+	k := &classKey{id: id, key: *key}
+	k.aead = gcm(k.key[:])
+	return k
+}
+
+func mustRand(b []byte) {
+	if _, err := rand.Read(b); err != nil {
+		panic("protect: crypto/rand failed: " + err.Error())
+	}
+}
+
+// deviceKEK derives the key-encryption key of the Always classes and the
+// index key from the device secret alone.
+func deviceKEK(secret []byte, storeID [StoreIDSize]byte) []byte {
+	k, err := hkdf.Key(sha256.New, secret, storeID[:], deviceKEKLabel, KeySize)
+	if err != nil {
+		panic("protect: " + err.Error())
+	}
+	return k
+}
+
+// commitment is a key-committing check value for a KEK: it lets Open reject
+// a wrong device secret or passcode before any unwrap, and stops a crafted
+// keybag whose entries decrypt under two keys. It reveals nothing faster
+// than deriving the KEK, which costs the full KDF.
+func commitment(kek []byte, storeID [StoreIDSize]byte) [sha256.Size]byte {
+	m := hmac.New(sha256.New, kek)
+	m.Write([]byte(commitLabel))
+	m.Write(storeID[:])
+	var out [sha256.Size]byte
+	m.Sum(out[:0])
+	return out
+}
+
+func entryAAD(storeID [StoreIDSize]byte, id byte, keyID uint32, wrap byte) []byte {
+	aad := make([]byte, 0, 32)
+	aad = append(aad, "secitemdb v1 class key"...)
+	aad = append(aad, storeID[:]...)
+	aad = append(aad, id)
+	aad = binary.BigEndian.AppendUint32(aad, keyID)
+	return append(aad, wrap)
+}
+
+func sealEntry(id byte, keyID uint32, wrap byte, kek []byte, storeID [StoreIDSize]byte, key []byte) entry {
+	a, err := chacha20poly1305.NewX(kek)
+	if err != nil {
+		panic("protect: " + err.Error())
+	}
+	e := entry{id: id, keyID: keyID, wrap: wrap}
+	nonce := e.wrapped[:chacha20poly1305.NonceSizeX]
+	mustRand(nonce)
+	a.Seal(e.wrapped[len(nonce):len(nonce)], nonce, key, entryAAD(storeID, id, keyID, wrap))
+	return e
+}
+
+func openEntry(e entry, kek []byte, storeID [StoreIDSize]byte) ([KeySize]byte, error) {
+	var key [KeySize]byte
+	a, err := chacha20poly1305.NewX(kek)
+	if err != nil {
+		panic("protect: " + err.Error())
+	}
+	n := chacha20poly1305.NonceSizeX
+	pt, err := a.Open(key[:0], e.wrapped[:n], e.wrapped[n:], entryAAD(storeID, e.id, e.keyID, e.wrap))
+	if err != nil || len(pt) != KeySize {
+		clear(key[:])
+		return key, ErrDecode
+	}
+	return key, nil
+}

@@ -1,0 +1,210 @@
+package protect
+
+import (
+	"bytes"
+	"errors"
+	"os"
+	"path/filepath"
+	"testing"
+)
+
+func testDevice(b byte) *StaticDevice { return NewStaticDevice(bytes.Repeat([]byte{b}, SecretSize)) }
+
+func TestKeybagRoundTrip(t *testing.T) {
+	dev := testDevice(1)
+	id := NewStoreID()
+	kb, err := NewKeybag(id, dev)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if kb.State() != Unlocked {
+		t.Fatalf("a new keybag is %v, want Unlocked", kb.State())
+	}
+	if _, err := kb.KeyID(AKPU); !errors.Is(err, ErrNoPasscode) {
+		t.Fatalf("akpu without passcode: %v", err)
+	}
+	blob, _ := kb.MarshalBinary()
+	kb2, err := OpenKeybag(blob, dev)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if kb2.State() != Unlocked || kb2.StoreID() != id {
+		t.Fatalf("reopened: %v", kb2)
+	}
+	for _, c := range AllClasses {
+		if c == AKPU {
+			continue
+		}
+		id1, _ := kb.KeyID(c)
+		id2, err := kb2.KeyID(c)
+		if err != nil || id1 != id2 {
+			t.Fatalf("%s key id %d vs %d (%v)", c, id1, id2, err)
+		}
+		key := NewItemKey()
+		w, err := kb.WrapItemKey(nil, id1, &key, []byte("aad"))
+		if err != nil || len(w) != WrappedItemKeySize {
+			t.Fatalf("wrap: %v len %d", err, len(w))
+		}
+		got, err := kb2.UnwrapItemKey(id2, w, []byte("aad"))
+		if err != nil || got != key {
+			t.Fatalf("%s: unwrap after reopen: %v", c, err)
+		}
+		if _, err := kb2.UnwrapItemKey(id2, w, []byte("other")); !errors.Is(err, ErrDecode) {
+			t.Fatalf("unwrap with other AAD: %v", err)
+		}
+	}
+	a := kb.Indexer().Tag("genp", "acct", []byte("x"))
+	b := kb2.Indexer().Tag("genp", "acct", []byte("x"))
+	if a != b {
+		t.Fatal("the index key changed on reopen")
+	}
+}
+
+func TestWrongDevice(t *testing.T) {
+	kb, _ := NewKeybag(NewStoreID(), testDevice(1))
+	blob, _ := kb.MarshalBinary()
+	if _, err := OpenKeybag(blob, testDevice(2)); !errors.Is(err, ErrWrongDevice) {
+		t.Fatalf("OpenKeybag with another device secret: %v", err)
+	}
+	dev := testDevice(3)
+	dev.Erase()
+	if _, err := OpenKeybag(blob, dev); !errors.Is(err, ErrNoDeviceSecret) {
+		t.Fatalf("OpenKeybag with an erased device: %v", err)
+	}
+}
+
+// Every single-bit flip of a stored keybag is refused (or, for a flip in
+// a part nobody authenticates, changes nothing that opens).
+func TestKeybagBitFlips(t *testing.T) {
+	dev := testDevice(1)
+	kb, _ := NewKeybag(NewStoreID(), dev)
+	blob, _ := kb.MarshalBinary()
+	for i := 0; i < len(blob)*8; i++ {
+		b := bytes.Clone(blob)
+		b[i/8] ^= 1 << (i % 8)
+		kb2, err := OpenKeybag(b, dev)
+		if err == nil {
+			t.Fatalf("flip of bit %d accepted (%v)", i, kb2)
+		}
+	}
+	for n := 0; n < len(blob); n++ {
+		if _, err := OpenKeybag(blob[:n], dev); err == nil {
+			t.Fatalf("truncation to %d accepted", n)
+		}
+	}
+}
+
+func TestLockDropsWhenUnlockedKeys(t *testing.T) {
+	kb, _ := NewKeybag(NewStoreID(), testDevice(1))
+	idAK, _ := kb.KeyID(AK)
+	kb.Lock()
+	if kb.State() != Locked {
+		t.Fatalf("state %v", kb.State())
+	}
+	for _, c := range []Class{AK, AKU} {
+		if _, err := kb.KeyID(c); !errors.Is(err, ErrLocked) {
+			t.Errorf("%s after Lock: %v", c, err)
+		}
+	}
+	for _, c := range []Class{CK, CKU, DK, DKU} {
+		if _, err := kb.KeyID(c); err != nil {
+			t.Errorf("%s after Lock: %v", c, err)
+		}
+	}
+	if kb.Available(idAK) {
+		t.Error("ak available after Lock")
+	}
+	k := NewItemKey()
+	if _, err := kb.WrapItemKey(nil, idAK, &k, nil); !errors.Is(err, ErrLocked) {
+		t.Errorf("wrap under a locked key: %v", err)
+	}
+	kb.Close()
+	if _, err := kb.KeyID(DK); !errors.Is(err, ErrLocked) {
+		t.Errorf("dk after Close: %v", err)
+	}
+}
+
+func TestSealBlobTamper(t *testing.T) {
+	key := NewItemKey()
+	aad := []byte("row 7")
+	blob := SealBlob(nil, &key, aad, []byte("the secret"))
+	if pt, err := OpenBlob(nil, &key, aad, blob); err != nil || string(pt) != "the secret" {
+		t.Fatalf("OpenBlob: %q %v", pt, err)
+	}
+	for i := 0; i < len(blob)*8; i++ {
+		b := bytes.Clone(blob)
+		b[i/8] ^= 1 << (i % 8)
+		if _, err := OpenBlob(nil, &key, aad, b); !errors.Is(err, ErrDecode) {
+			t.Fatalf("bit %d: %v", i, err)
+		}
+	}
+	if _, err := OpenBlob(nil, &key, []byte("row 8"), blob); !errors.Is(err, ErrDecode) {
+		t.Fatal("other AAD accepted")
+	}
+	other := NewItemKey()
+	if _, err := OpenBlob(nil, &other, aad, blob); !errors.Is(err, ErrDecode) {
+		t.Fatal("other key accepted")
+	}
+	if _, err := OpenBlob(nil, &key, aad, blob[:10]); !errors.Is(err, ErrDecode) {
+		t.Fatal("short blob accepted")
+	}
+	if bytes.Equal(SealBlob(nil, &key, aad, []byte("x")), SealBlob(nil, &key, aad, []byte("x"))) {
+		t.Fatal("two seals of one plaintext are equal")
+	}
+}
+
+func TestIndexer(t *testing.T) {
+	ix := newIndexer(bytes.Repeat([]byte{7}, KeySize))
+	if ix.Tag("genp", "acct", []byte("a")) != ix.Tag("genp", "acct", []byte("a")) {
+		t.Fatal("tags are not deterministic")
+	}
+	distinct := []Tag{
+		ix.Tag("genp", "acct", []byte("a")),
+		ix.Tag("genp", "svce", []byte("a")),
+		ix.Tag("inet", "acct", []byte("a")),
+		ix.Tag("genp", "acct", []byte("b")),
+		ix.Tag("genp", "acc", []byte("ta")),
+	}
+	seen := map[Tag]bool{}
+	for _, tg := range distinct {
+		if seen[tg] {
+			t.Fatal("two different inputs share a tag")
+		}
+		seen[tg] = true
+	}
+	for _, row := range []uint64{1, 2, 1 << 40} {
+		id1 := ix.RefID(row, [8]byte{1})
+		id2 := ix.RefID(row, [8]byte{2})
+		if id1 == id2 || ix.RowOf(id1) != row || ix.RowOf(id2) != row {
+			t.Fatalf("RefID/RowOf for row %d", row)
+		}
+	}
+}
+
+func TestFileDevice(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "db.device")
+	d := &FileDevice{Path: path}
+	s1, err := d.Secret()
+	if err != nil || len(s1) != SecretSize {
+		t.Fatal(err)
+	}
+	fi, _ := os.Stat(path)
+	if fi.Mode().Perm() != 0o600 {
+		t.Fatalf("mode %v", fi.Mode())
+	}
+	s2, _ := (&FileDevice{Path: path}).Secret()
+	if !bytes.Equal(s1, s2) {
+		t.Fatal("the secret changed")
+	}
+	if err := d.Erase(); err != nil {
+		t.Fatal(err)
+	}
+	s3, _ := d.Secret()
+	if bytes.Equal(s1, s3) {
+		t.Fatal("Erase kept the secret")
+	}
+	os.WriteFile(path, []byte("short"), 0o600)
+	if _, err := d.Secret(); err == nil {
+		t.Fatal("a short secret file was accepted")
+	}
+}

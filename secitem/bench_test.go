@@ -1,0 +1,64 @@
+package secitem_test
+
+import (
+	"fmt"
+	mrand "math/rand/v2"
+	"testing"
+
+	. "github.com/secitemdb/secitemdb/secitem"
+)
+
+// benchStore opens a store holding n generic passwords with 256-byte
+// secrets (service "bench", accounts "user-<i>").
+func benchStore(b *testing.B, n int) *DB {
+	db := openTest(b, nil)
+	secret := make([]byte, 256)
+	for start := 0; start < n; start += 1000 {
+		var batch []Dict
+		for i := start; i < min(start+1000, n); i++ {
+			batch = append(batch, genp(AttrService, "bench", AttrAccount, fmt.Sprintf("user-%d", i), ValueData, secret))
+		}
+		if err := db.AddManyForTest(batch); err != nil {
+			b.Fatal(err)
+		}
+	}
+	return db
+}
+
+// BenchmarkCopyMatchingByPrimaryKey reads one item's secret by service and
+// account (the whole primary key a caller gives), as in
+// performance.md's read model; compare with internal/store's
+// BenchmarkLimitRead from the same run.
+func BenchmarkCopyMatchingByPrimaryKey(b *testing.B) {
+	for _, n := range []int{10_000} {
+		b.Run(fmt.Sprintf("items=%d", n), func(b *testing.B) {
+			db := benchStore(b, n)
+			queries := make([]Dict, 1024)
+			for i := range queries {
+				queries[i] = genp(AttrService, "bench", AttrAccount, fmt.Sprintf("user-%d", mrand.IntN(n)), ReturnData, true)
+			}
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				if _, err := db.CopyMatching(queries[i%len(queries)]); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkAddDurable adds one item per call, each its own fsync'd
+// transaction, to a store of 10k items; compare with internal/store's
+// BenchmarkLimitDurablePut.
+func BenchmarkAddDurable(b *testing.B) {
+	db := benchStore(b, 10_000)
+	secret := make([]byte, 256)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if _, err := db.Add(genp(AttrService, "bench-add", AttrAccount, fmt.Sprintf("new-%d", i), ValueData, secret)); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

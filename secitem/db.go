@@ -1,0 +1,179 @@
+package secitem
+
+import (
+	"log/slog"
+	"slices"
+	"time"
+
+	"github.com/secitemdb/secitemdb/internal/store"
+	"github.com/secitemdb/secitemdb/protect"
+	"github.com/secitemdb/secitemdb/query"
+)
+
+// Dict is a keychain dictionary: attribute codes and keys such as
+// [AttrService] or [ReturnData] mapped to values. See the package
+// documentation for the accepted Go value types.
+type Dict map[string]any
+
+// Flavor selects which keychain a store behaves like.
+type Flavor int
+
+// The flavors.
+const (
+	// DataProtection is the iOS data protection keychain (the default).
+	DataProtection Flavor = iota
+	// FileBased reproduces the macOS file-based keychain shim's documented
+	// differences; everything else is the same.
+	FileBased
+)
+
+// String returns the flavor's name.
+func (f Flavor) String() string {
+	if f == FileBased {
+		return "file-based"
+	}
+	return "data-protection"
+}
+
+// DefaultAccessGroup is the one access group of the default caller when
+// Options.Entitlements is empty.
+const DefaultAccessGroup = "secitemdb.default"
+
+// Options configure Open. The zero value is valid.
+type Options struct {
+	// Flavor is DataProtection (default) or FileBased.
+	Flavor Flavor
+	// Entitlements are those of the default caller, used by DB's own
+	// Add, CopyMatching, Update and Delete. When empty, the default caller
+	// has the single access group DefaultAccessGroup.
+	Entitlements Entitlements
+	// Logger, when set, receives a trace of every call: the operation,
+	// the dictionary in (secrets redacted), the result's shape and the
+	// status.
+	Logger *slog.Logger
+	// Timeout is how long Open waits for another process's file lock;
+	// 0 means one second. Open never waits forever.
+	Timeout time.Duration
+
+	// Device supplies the device secret that every class key depends on.
+	// Nil means a file beside the database, path + ".device" (mode 0600,
+	// created with the store). Keep it apart from copies of the database:
+	// the database file alone opens nothing.
+	Device protect.Device
+	// Now is the clock for cdat and mdat; nil means time.Now.
+	Now func() time.Time
+	// ReadOnly opens the store for inspection: writes fail with
+	// ErrReadOnly, and other processes may read it at the same time.
+	ReadOnly bool
+}
+
+// DB is an open store. Its methods are safe for concurrent use. DB's own
+// Add, CopyMatching, Update and Delete act as the default caller.
+type DB struct {
+	st     *store.DB
+	flavor query.Flavor
+	log    *slog.Logger
+	now    func() time.Time
+	def    *Client
+}
+
+// Open opens the store at path, creating it when it does not exist. A
+// store in use by another process is reported within Options.Timeout as
+// ErrNotAvailable; so is a second Open of the same file in this process.
+// opts may be nil.
+func Open(path string, opts *Options) (*DB, error) {
+	var o Options
+	if opts != nil {
+		o = *opts
+	}
+	st, err := store.Open(path, store.Options{Device: o.Device, Timeout: o.Timeout, ReadOnly: o.ReadOnly})
+	if err != nil {
+		return nil, wrapErr("Open", err)
+	}
+	db := &DB{st: st, log: o.Logger, now: o.Now}
+	if o.Flavor == FileBased {
+		db.flavor = query.FileBased
+	}
+	if db.now == nil {
+		db.now = time.Now
+	}
+	ent := o.Entitlements
+	if len(ent.AccessGroups()) == 0 {
+		ent = Entitlements{KeychainAccessGroups: []string{DefaultAccessGroup}}
+	}
+	db.def = db.Client(ent)
+	return db, nil
+}
+
+// Close closes the store and wipes the keys it holds. Calls made after
+// Close fail.
+func (db *DB) Close() error {
+	return wrapErr("Close", db.st.Close())
+}
+
+// Flavor returns the store's flavor.
+func (db *DB) Flavor() Flavor {
+	if db.flavor == query.FileBased {
+		return FileBased
+	}
+	return DataProtection
+}
+
+// Add is the default caller's SecItemAdd.
+func (db *DB) Add(attrs Dict) (any, error) { return db.def.Add(attrs) }
+
+// CopyMatching is the default caller's SecItemCopyMatching.
+func (db *DB) CopyMatching(query Dict) (any, error) { return db.def.CopyMatching(query) }
+
+// Update is the default caller's SecItemUpdate.
+func (db *DB) Update(query, attrsToUpdate Dict) error { return db.def.Update(query, attrsToUpdate) }
+
+// Delete is the default caller's SecItemDelete.
+func (db *DB) Delete(query Dict) error { return db.def.Delete(query) }
+
+// Entitlements are a caller's keychain entitlements. Its access groups,
+// in order, are its keychain-access-groups, then its application
+// identifier, then its application groups; "com.apple.token" is moved to
+// the end. A new item without agrp goes into the first group.
+type Entitlements struct {
+	KeychainAccessGroups  []string // keychain-access-groups, in order
+	ApplicationIdentifier string   // application-identifier, e.g. "SKMME9E2Y8.com.example.app"
+	ApplicationGroups     []string // com.apple.security.application-groups
+}
+
+// AccessGroups returns the caller's ordered access-group list.
+func (e Entitlements) AccessGroups() []string {
+	var out []string
+	add := func(g string) {
+		if g != "" && !slices.Contains(out, g) {
+			out = append(out, g)
+		}
+	}
+	for _, g := range e.KeychainAccessGroups {
+		add(g)
+	}
+	add(e.ApplicationIdentifier)
+	for _, g := range e.ApplicationGroups {
+		add(g)
+	}
+	if i := slices.Index(out, query.TokenGroup); i >= 0 {
+		out = append(append(out[:i:i], out[i+1:]...), query.TokenGroup)
+	}
+	return out
+}
+
+// Client is one caller: a DB seen through a set of entitlements. It is
+// cheap; make one per caller. Its methods are safe for concurrent use.
+type Client struct {
+	db     *DB
+	ent    Entitlements
+	groups []string
+}
+
+// Client returns a caller with the given entitlements.
+func (db *DB) Client(e Entitlements) *Client {
+	return &Client{db: db, ent: e, groups: e.AccessGroups()}
+}
+
+// AccessGroups returns the caller's ordered access groups.
+func (c *Client) AccessGroups() []string { return slices.Clone(c.groups) }

@@ -1,0 +1,190 @@
+package secitem_test
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/secitemdb/secitemdb/secitem"
+)
+
+// exampleDB opens a fresh store in a temporary directory.
+func exampleDB() (*secitem.DB, func()) {
+	dir, err := os.MkdirTemp("", "secitem-example")
+	if err != nil {
+		panic(err)
+	}
+	db, err := secitem.Open(filepath.Join(dir, "login.keychain"), nil)
+	if err != nil {
+		panic(err)
+	}
+	return db, func() { db.Close(); os.RemoveAll(dir) }
+}
+
+func ExampleOpen() {
+	dir, _ := os.MkdirTemp("", "secitem-example")
+	defer os.RemoveAll(dir)
+
+	// Open creates the store, and a device secret beside it
+	// (login.keychain.device), on first use.
+	db, err := secitem.Open(filepath.Join(dir, "login.keychain"), &secitem.Options{
+		Entitlements: secitem.Entitlements{KeychainAccessGroups: []string{"SKMME9E2Y8.com.example.app"}},
+	})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer db.Close()
+
+	// A second Open of a store in use fails instead of waiting.
+	_, err = secitem.Open(filepath.Join(dir, "login.keychain"), nil)
+	fmt.Println(errors.Is(err, secitem.ErrNotAvailable))
+	// Output:
+	// true
+}
+
+func ExampleDB_Add() {
+	db, done := exampleDB()
+	defer done()
+
+	attrs, err := db.Add(secitem.Dict{
+		secitem.Class:            secitem.ClassGenericPassword,
+		secitem.AttrService:      "com.example.api",
+		secitem.AttrAccount:      "alice",
+		secitem.ValueData:        []byte("correct horse"),
+		secitem.ReturnAttributes: true,
+	})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	a := attrs.(secitem.Dict)
+	fmt.Println(a[secitem.AttrAccount], a[secitem.AttrAccessGroup], a[secitem.AttrAccessible])
+
+	// The same service and account again: the primary key is taken.
+	_, err = db.Add(secitem.Dict{
+		secitem.Class:       secitem.ClassGenericPassword,
+		secitem.AttrService: "com.example.api",
+		secitem.AttrAccount: "alice",
+		secitem.ValueData:   []byte("another"),
+	})
+	fmt.Println(err)
+	// Output:
+	// alice secitemdb.default ak
+	// SecItemAdd: errSecDuplicateItem (-25299): the specified item already exists in the keychain: an item of class "genp" with the same primary key (acct, svce, agrp, sync, vwht, tkid, musr, ggrp) already exists
+}
+
+func ExampleDB_CopyMatching() {
+	db, done := exampleDB()
+	defer done()
+	for _, user := range []string{"alice", "bob"} {
+		db.Add(secitem.Dict{
+			secitem.Class:       secitem.ClassGenericPassword,
+			secitem.AttrService: "com.example.api",
+			secitem.AttrAccount: user,
+			secitem.ValueData:   []byte("secret of " + user),
+		})
+	}
+
+	// One item's secret: limit one is the default.
+	data, err := db.CopyMatching(secitem.Dict{
+		secitem.Class:       secitem.ClassGenericPassword,
+		secitem.AttrService: "com.example.api",
+		secitem.AttrAccount: "bob",
+		secitem.ReturnData:  true,
+	})
+	fmt.Printf("%s %v\n", data, err)
+
+	// Every match's attributes: an array, in creation order.
+	all, _ := db.CopyMatching(secitem.Dict{
+		secitem.Class:            secitem.ClassGenericPassword,
+		secitem.AttrService:      "com.example.api",
+		secitem.MatchLimit:       secitem.MatchLimitAll,
+		secitem.ReturnAttributes: true,
+	})
+	for _, item := range all.([]any) {
+		fmt.Println(item.(secitem.Dict)[secitem.AttrAccount])
+	}
+
+	_, err = db.CopyMatching(secitem.Dict{
+		secitem.Class:       secitem.ClassGenericPassword,
+		secitem.AttrService: "com.example.api",
+		secitem.AttrAccount: "carol",
+	})
+	fmt.Println(errors.Is(err, secitem.ErrItemNotFound))
+	// Output:
+	// secret of bob <nil>
+	// alice
+	// bob
+	// true
+}
+
+func ExampleDB_Update() {
+	db, done := exampleDB()
+	defer done()
+	ref, _ := db.Add(secitem.Dict{
+		secitem.Class:               secitem.ClassGenericPassword,
+		secitem.AttrService:         "com.example.api",
+		secitem.AttrAccount:         "alice",
+		secitem.ValueData:           []byte("old password"),
+		secitem.ReturnPersistentRef: true,
+	})
+
+	// Prefer Update to delete-then-add: the item keeps its persistent
+	// reference and every attribute not named here.
+	err := db.Update(
+		secitem.Dict{secitem.Class: secitem.ClassGenericPassword, secitem.AttrService: "com.example.api", secitem.AttrAccount: "alice"},
+		secitem.Dict{secitem.ValueData: []byte("new password")},
+	)
+	fmt.Println(err)
+
+	data, _ := db.CopyMatching(secitem.Dict{secitem.ValuePersistentRef: ref, secitem.ReturnData: true})
+	fmt.Printf("%s\n", data)
+
+	// Access control is fixed when the item is added.
+	err = db.Update(
+		secitem.Dict{secitem.Class: secitem.ClassGenericPassword, secitem.AttrService: "com.example.api"},
+		secitem.Dict{secitem.AttrAccessControl: secitem.AccessibleAfterFirstUnlock},
+	)
+	fmt.Println(secitem.StatusOf(err).Name())
+	// Output:
+	// <nil>
+	// new password
+	// errSecParam
+}
+
+func ExampleDB_Delete() {
+	db, done := exampleDB()
+	defer done()
+	for _, user := range []string{"alice", "bob"} {
+		db.Add(secitem.Dict{secitem.Class: secitem.ClassGenericPassword, secitem.AttrService: "com.example.api", secitem.AttrAccount: user})
+	}
+
+	// Delete removes every match: there is no limit of one here.
+	err := db.Delete(secitem.Dict{secitem.Class: secitem.ClassGenericPassword, secitem.AttrService: "com.example.api"})
+	fmt.Println(err)
+	err = db.Delete(secitem.Dict{secitem.Class: secitem.ClassGenericPassword, secitem.AttrService: "com.example.api"})
+	fmt.Println(secitem.StatusOf(err).Name())
+	// Output:
+	// <nil>
+	// errSecItemNotFound
+}
+
+func ExampleDB_Client() {
+	db, done := exampleDB()
+	defer done()
+	v1 := db.Client(secitem.Entitlements{KeychainAccessGroups: []string{"SKMME9E2Y8.groupA", "SKMME9E2Y8.groupB"}})
+	v2 := db.Client(secitem.Entitlements{KeychainAccessGroups: []string{"SKMME9E2Y8.groupB"}})
+
+	// A new item goes into the caller's first access group.
+	v1.Add(secitem.Dict{secitem.Class: secitem.ClassGenericPassword, secitem.AttrService: "token"})
+
+	_, err := v2.CopyMatching(secitem.Dict{secitem.Class: secitem.ClassGenericPassword, secitem.AttrService: "token"})
+	fmt.Println(secitem.StatusOf(err).Name())
+	_, err = v2.CopyMatching(secitem.Dict{secitem.Class: secitem.ClassGenericPassword, secitem.AttrAccessGroup: "SKMME9E2Y8.groupA"})
+	fmt.Println(secitem.StatusOf(err).Name())
+	// Output:
+	// errSecItemNotFound
+	// errSecMissingEntitlement
+}

@@ -1,0 +1,29 @@
+package secitem
+
+import (
+	"github.com/secitemdb/secitemdb/internal/store"
+	"github.com/secitemdb/secitemdb/query"
+)
+
+// AddManyForTest adds items in one transaction (benchmark set-up only).
+func (db *DB) AddManyForTest(items []Dict) error {
+	var plans []*query.Plan
+	for _, d := range items {
+		p, err := db.def.parse(query.Add, d)
+		if err != nil {
+			return err
+		}
+		if err := p.ApplyAddDefaults(db.now()); err != nil {
+			return err
+		}
+		plans = append(plans, p)
+	}
+	return db.st.Update(func(tx *store.Tx) error {
+		for _, p := range plans {
+			if _, err := db.insert(tx, p.Class, p.Fields, p.Secret); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}

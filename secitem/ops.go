@@ -1,0 +1,338 @@
+package secitem
+
+import (
+	"strings"
+	"time"
+
+	"github.com/secitemdb/secitemdb/internal/status"
+	"github.com/secitemdb/secitemdb/internal/store"
+	"github.com/secitemdb/secitemdb/query"
+	"github.com/secitemdb/secitemdb/schema"
+)
+
+const (
+	opAdd    = "SecItemAdd"
+	opSearch = "SecItemCopyMatching"
+	opUpdate = "SecItemUpdate"
+	opDelete = "SecItemDelete"
+)
+
+// parse checks a dictionary for op and applies the caller's access groups.
+func (c *Client) parse(op query.Op, d Dict) (*query.Plan, error) {
+	if len(c.groups) == 0 {
+		return nil, status.New(status.MissingEntitlement, "the caller has no access groups")
+	}
+	if _, ok := d[ValueRef]; ok {
+		return nil, status.New(status.Param, "v_Ref must be a certificate, key or identity of a certificate, key or identity class")
+	}
+	p, err := query.Parse(op, c.db.flavor, d)
+	if err != nil {
+		return nil, err
+	}
+	if p.Class.IsIdentity() {
+		return nil, status.New(status.Unimplemented, "identity queries are not available yet")
+	}
+	if err := p.ResolveAccess(c.groups); err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+// Add adds an item (SecItemAdd). attrs holds the class, the attributes and
+// usually v_Data; return keys ask for the new item's data, attributes or
+// persistent reference. The result shapes are those of CopyMatching with a
+// limit of one.
+//
+// cdat and mdat are set to now, missing attributes get their defaults, pdmn
+// defaults to ak (dk for certificates) and agrp to the caller's first
+// access group. An item whose primary key is already taken fails with
+// ErrDuplicateItem; while the item's class key is unavailable Add fails
+// with ErrInteractionNotAllowed, even for a duplicate.
+func (c *Client) Add(attrs Dict) (result any, err error) {
+	tr := c.db.startTrace(opAdd, attrs)
+	defer func() { tr.end(result, err) }()
+	p, err := c.parse(query.Add, attrs)
+	if err != nil {
+		return nil, wrapErr(opAdd, err)
+	}
+	if err := p.ApplyAddDefaults(c.db.now()); err != nil {
+		return nil, wrapErr(opAdd, err)
+	}
+	var item query.Item
+	err = c.db.st.Update(func(tx *store.Tx) error {
+		var err error
+		item, err = c.db.insert(tx, p.Class, p.Fields, p.Secret)
+		return err
+	})
+	if err != nil {
+		return nil, wrapErr(opAdd, err)
+	}
+	return query.Shape[Dict](p, []query.Item{item}), nil
+}
+
+// insert stores a new item unless its primary key is taken by a live item;
+// a tombstone or a damaged item holding the key is replaced, and the new
+// item takes over its row and persistent reference.
+func (db *DB) insert(tx *store.Tx, c *schema.Class, fields, secret schema.Fields) (query.Item, error) {
+	pdmn, _ := fields.Get(AttrAccessible)
+	if err := tx.CanWrite(pdmn.Str); err != nil {
+		return query.Item{}, err
+	}
+	old, err := tx.ByPrimaryKey(c, fields)
+	if err != nil {
+		return query.Item{}, err
+	}
+	var rec *store.Record
+	var stored schema.Fields
+	switch {
+	case old == nil:
+		rec, stored, err = tx.Insert(c, fields, secret)
+	case replaceable(tx, old):
+		rec, stored, err = tx.Rewrite(old, fields, secret)
+	default:
+		return query.Item{}, status.New(status.DuplicateItem, "an item of class %q with the same primary key (%s) already exists", c.Code, pkNames(c))
+	}
+	if err != nil {
+		return query.Item{}, err
+	}
+	return query.Item{Class: c.Code, Attrs: stored, Secret: secret, PersistentRef: rec.PersistentRef()}, nil
+}
+
+// replaceable reports whether an item holding a primary key may be
+// replaced instead of causing ErrDuplicateItem: a tombstone, or an item
+// too damaged to read.
+func replaceable(tx *store.Tx, r *store.Record) bool {
+	if !r.Readable() {
+		return true
+	}
+	return tx.Has(r, schema.Field{Attr: r.Class.Attr(AttrTombstone), Value: schema.Number(1)})
+}
+
+func pkNames(c *schema.Class) string {
+	var names []string
+	for _, a := range c.PrimaryKey() {
+		names = append(names, a.Code)
+	}
+	return strings.Join(names, ", ")
+}
+
+// CopyMatching searches for items (SecItemCopyMatching). The query holds
+// the class and equality filters on attributes; return keys choose what
+// comes back (see the package documentation for the shapes); m_Limit
+// defaults to one. Nothing matching is ErrItemNotFound; a match whose
+// class key is unavailable is ErrInteractionNotAllowed. Items that fail
+// authentication are skipped, as on the device.
+func (c *Client) CopyMatching(q Dict) (result any, err error) {
+	tr := c.db.startTrace(opSearch, q)
+	var notes []string
+	defer func() { tr.end(result, err, notes...) }()
+	p, err := c.parse(query.Search, q)
+	if err != nil {
+		return nil, wrapErr(opSearch, err)
+	}
+	if len(p.Match.IgnoredByThis) > 0 {
+		notes = append(notes, "ignored: "+strings.Join(p.Match.IgnoredByThis, ", "))
+	}
+	var items []query.Item
+	err = c.db.st.View(func(tx *store.Tx) error {
+		var err error
+		items, err = c.db.search(tx, p)
+		return err
+	})
+	if err != nil {
+		return nil, wrapErr(opSearch, err)
+	}
+	if len(items) == 0 {
+		return nil, newErr(opSearch, ErrItemNotFound, "no item matches the query")
+	}
+	return query.Shape[Dict](p, items), nil
+}
+
+// search returns the items a search plan finds, decrypted as far as the
+// return keys need, up to the plan's limit.
+func (db *DB) search(tx *store.Tx, p *query.Plan) ([]query.Item, error) {
+	withSecret := p.Return.Has(query.ReturnData)
+	var out []query.Item
+	err := db.candidates(tx, p, func(r *store.Record) (bool, error) {
+		attrs, secret, err := tx.Open(r, withSecret)
+		switch status.Of(err) {
+		case status.OK:
+		case status.Decode:
+			return true, nil // tampered or stale: skipped, as on the device
+		case status.InteractionNotAllowed:
+			if db.flavor == query.FileBased {
+				return true, nil // the shim prefers "not found"
+			}
+			return false, err
+		default:
+			return false, err
+		}
+		if !residualMatch(p, attrs) {
+			return true, nil
+		}
+		it := query.Item{Class: r.Class.Code, Attrs: attrs, Secret: secret}
+		if p.Return.Has(query.ReturnPersistentRef) {
+			it.PersistentRef = r.PersistentRef()
+		}
+		out = append(out, it)
+		return p.Limit == 0 || len(out) < p.Limit, nil
+	})
+	return out, err
+}
+
+// candidates calls fn for every item matching the plan's class, filters
+// and access groups, decided from tags alone, in creation order.
+func (db *DB) candidates(tx *store.Tx, p *query.Plan, fn func(*store.Record) (bool, error)) error {
+	q := store.Query{Class: p.Class, Filters: p.Filters(), Groups: p.Groups}
+	if p.PersistentRef == nil {
+		return tx.Find(q, fn)
+	}
+	r, err := tx.ByRef(p.Class, p.PersistentRef.ID)
+	if err != nil || r == nil || !tx.Matches(q, r) {
+		return err
+	}
+	_, err = fn(r)
+	return err
+}
+
+// residualMatch applies the match keys that need decrypted attributes.
+func residualMatch(p *query.Plan, attrs schema.Fields) bool {
+	if h := p.Match.Host; h != nil {
+		v, _ := attrs.Get(AttrServer)
+		s := string(v.Bytes())
+		if s != *h && !strings.HasSuffix(s, "."+*h) {
+			return false
+		}
+	}
+	return true
+}
+
+// Update changes every item matching query (SecItemUpdate), all in one
+// transaction: either every match is updated or none is. attrsToUpdate
+// holds attributes and v_Data; its keys must all be attributes of the
+// class. mdat is set to now (strictly later than before); the persistent
+// reference stays. A change that would give an item the primary key of
+// another fails with ErrDuplicateItem; no match is ErrItemNotFound; add-only
+// attributes (accc, tkid, musr, ggrp) are ErrParam.
+func (c *Client) Update(q, attrsToUpdate Dict) (err error) {
+	tr := c.db.startTrace(opUpdate, q, attrsToUpdate)
+	defer func() { tr.end(nil, err) }()
+	p, err := c.parse(query.Update, q)
+	if err != nil {
+		return wrapErr(opUpdate, err)
+	}
+	ch, err := query.ParseChanges(p.Class, attrsToUpdate)
+	if err != nil {
+		return wrapErr(opUpdate, err)
+	}
+	if g, ok := ch.Fields.Get(AttrAccessGroup); ok {
+		if err := query.CheckNewGroup(c.groups, g.Str); err != nil {
+			return wrapErr(opUpdate, err)
+		}
+	}
+	if pd, ok := ch.Fields.Get(AttrAccessible); ok {
+		if err := c.db.st.CheckProtection(pd.Str); err != nil {
+			return wrapErr(opUpdate, err)
+		}
+	}
+	now := c.db.now()
+	return wrapErr(opUpdate, c.db.st.Update(func(tx *store.Tx) error {
+		var matches []*store.Record
+		if err := c.db.candidates(tx, p, func(r *store.Record) (bool, error) {
+			matches = append(matches, r)
+			return true, nil
+		}); err != nil {
+			return err
+		}
+		updated := 0
+		for _, r := range matches {
+			attrs, secret, err := tx.Open(r, true)
+			switch status.Of(err) {
+			case status.OK:
+			case status.Decode:
+				continue
+			default:
+				return err
+			}
+			fields, secret := applyChanges(r.Class, attrs, secret, ch, now)
+			if err := c.db.checkCollision(tx, r, fields); err != nil {
+				return err
+			}
+			if _, _, err := tx.Rewrite(r, fields, secret); err != nil {
+				return err
+			}
+			updated++
+		}
+		if updated == 0 {
+			return status.New(status.ItemNotFound, "no item matches the query")
+		}
+		return nil
+	}))
+}
+
+// applyChanges returns an item's attributes and secret with the changes
+// applied and mdat moved to now, or 1 ms past the old mdat when the clock
+// has not moved on.
+func applyChanges(c *schema.Class, attrs, secret schema.Fields, ch *query.Changes, now time.Time) (schema.Fields, schema.Fields) {
+	fields := attrs.Clone()
+	for _, f := range ch.Fields {
+		fields = fields.Set(f.Attr, f.Value)
+	}
+	mdat := schema.Date(now)
+	if old, ok := attrs.Get(AttrModificationDate); ok && !mdat.Time.After(old.Time) {
+		mdat = schema.Date(old.Time.Add(time.Millisecond))
+	}
+	fields = fields.Set(c.Attr(AttrModificationDate), mdat)
+	secret = secret.Clone()
+	for _, f := range ch.Secret {
+		secret = secret.Set(f.Attr, f.Value)
+	}
+	return fields, secret
+}
+
+// checkCollision fails with ErrDuplicateItem when fields would give r the
+// primary key of another live item; a tombstone or damaged item in the way
+// is removed.
+func (db *DB) checkCollision(tx *store.Tx, r *store.Record, fields schema.Fields) error {
+	other, err := tx.ByPrimaryKey(r.Class, fields)
+	if err != nil || other == nil || other.Row == r.Row {
+		return err
+	}
+	if replaceable(tx, other) {
+		return tx.Delete(other)
+	}
+	return status.New(status.DuplicateItem, "the update would give an item the primary key (%s) of another item", pkNames(r.Class))
+}
+
+// Delete removes every item matching query (SecItemDelete). It needs no
+// class key, so it succeeds while the device is locked: a read that fails
+// with ErrInteractionNotAllowed followed by a "reset" Delete destroys the
+// user's credential (see the package documentation). Nothing matching is
+// ErrItemNotFound. In the file-based flavor a Delete without m_Limit
+// removes one item.
+func (c *Client) Delete(q Dict) (err error) {
+	tr := c.db.startTrace(opDelete, q)
+	defer func() { tr.end(nil, err) }()
+	p, err := c.parse(query.Delete, q)
+	if err != nil {
+		return wrapErr(opDelete, err)
+	}
+	return wrapErr(opDelete, c.db.st.Update(func(tx *store.Tx) error {
+		var victims []*store.Record
+		if err := c.db.candidates(tx, p, func(r *store.Record) (bool, error) {
+			victims = append(victims, r)
+			return p.Limit == 0 || len(victims) < p.Limit, nil
+		}); err != nil {
+			return err
+		}
+		if len(victims) == 0 {
+			return status.New(status.ItemNotFound, "no item matches the query")
+		}
+		for _, r := range victims {
+			if err := tx.Delete(r); err != nil {
+				return err
+			}
+		}
+		return nil
+	}))
+}
