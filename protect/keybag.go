@@ -50,6 +50,9 @@ var (
 	ErrNoPasscode = errors.New("protect: class requires a passcode")
 	// ErrCorruptKeybag is returned when the stored keybag cannot be parsed.
 	ErrCorruptKeybag = errors.New("protect: keybag is corrupt")
+	// ErrWrongPasscode is returned when a passcode does not open the
+	// keybag (or one is given while none is set).
+	ErrWrongPasscode = errors.New("protect: wrong passcode")
 )
 
 // StoreIDSize is the size of a store's random identifier.
@@ -443,6 +446,197 @@ func (kb *Keybag) Close() {
 	kb.state = BeforeFirstUnlock
 }
 
+// Unlock opens the passcode-protected class keys with passcode (which must
+// be empty while no passcode is set) and makes the keybag Unlocked. The
+// argon2id derivation runs outside the keybag's lock, so readers of the
+// Always keys are not held up by a wrong guess. A wrong passcode is
+// ErrWrongPasscode; the caller counts and throttles attempts.
+func (kb *Keybag) Unlock(dev Device, passcode []byte) error {
+	kb.mu.RLock()
+	params, closed := kb.kdf, kb.closed
+	kb.mu.RUnlock()
+	if closed {
+		return ErrLocked
+	}
+	secret, err := dev.Secret()
+	if err != nil {
+		return err
+	}
+	defer clear(secret)
+	var kek []byte
+	wrap := byte(wrapDevice)
+	if params.set() {
+		kek = passcodeKEK(passcode, secret, kb.storeID, params)
+		wrap = wrapPasscode
+	} else {
+		if len(passcode) != 0 {
+			return ErrWrongPasscode
+		}
+		kek = deviceKEK(secret, kb.storeID)
+	}
+	defer clear(kek)
+	kb.mu.Lock()
+	defer kb.mu.Unlock()
+	if kb.closed || kb.kdf != params {
+		return ErrWrongPasscode // the passcode changed meanwhile
+	}
+	if params.set() {
+		want := commitment(kek, kb.storeID)
+		if !hmac.Equal(want[:], kb.passCommit[:]) {
+			return ErrWrongPasscode
+		}
+	}
+	return kb.unlockWith(kek, wrap)
+}
+
+// PasscodeChange is a prepared SetPasscode: the keybag to store, and the
+// class keys it destroys. Apply it with Commit only after Blob is durably
+// stored, so a failure at any point leaves exactly one passcode working.
+type PasscodeChange struct {
+	// Blob is the new stored keybag.
+	Blob []byte
+	// Dropped lists the key IDs the change destroys (akpu when the
+	// passcode is removed); items wrapped by them must be deleted in the
+	// transaction that stores Blob.
+	Dropped []uint32
+
+	next *Keybag
+	keys map[Class]*classKey
+}
+
+// PrepareSetPasscode computes the keybag after setting, changing or
+// removing the passcode. old must open the current keybag (empty when no
+// passcode is set); an empty new removes the passcode, which destroys the
+// akpu key. Class keys are re-wrapped, never replaced, so items are
+// untouched. cost applies to a new passcode.
+func (kb *Keybag) PrepareSetPasscode(dev Device, old, new []byte, cost KDFCost) (*PasscodeChange, error) {
+	if len(new) > 0 {
+		if err := cost.check(); err != nil {
+			return nil, fmt.Errorf("protect: invalid KDF cost %+v", cost)
+		}
+	}
+	kb.mu.RLock()
+	params, closed := kb.kdf, kb.closed
+	kb.mu.RUnlock()
+	if closed {
+		return nil, ErrLocked
+	}
+	secret, err := dev.Secret()
+	if err != nil {
+		return nil, err
+	}
+	defer clear(secret)
+	devKEK := deviceKEK(secret, kb.storeID)
+	defer clear(devKEK)
+
+	// Open the current passcode-protected keys with the old passcode.
+	oldWrap, oldKEK := byte(wrapDevice), devKEK
+	if params.set() {
+		oldKEK = passcodeKEK(old, secret, kb.storeID, params)
+		defer clear(oldKEK)
+		oldWrap = wrapPasscode
+	} else if len(old) != 0 {
+		return nil, ErrWrongPasscode
+	}
+	kb.mu.RLock()
+	if params.set() {
+		want := commitment(oldKEK, kb.storeID)
+		if !hmac.Equal(want[:], kb.passCommit[:]) {
+			kb.mu.RUnlock()
+			return nil, ErrWrongPasscode
+		}
+	}
+	entries := append([]entry(nil), kb.entries...)
+	kb.mu.RUnlock()
+	keys := map[Class]*classKey{}
+	used := map[uint32]bool{}
+	var kept []entry
+	for _, e := range entries {
+		if e.id != entryIndexKey {
+			used[e.keyID] = true
+		}
+		if e.wrap != oldWrap || e.id == entryIndexKey || Class(e.id).Availability() == Always {
+			kept = append(kept, e)
+			continue
+		}
+		key, err := openEntry(e, oldKEK, kb.storeID)
+		if err != nil {
+			return nil, err
+		}
+		keys[Class(e.id)] = newCachedKey(e.keyID, &key)
+		clear(key[:])
+	}
+
+	ch := &PasscodeChange{keys: keys}
+	next := &Keybag{storeID: kb.storeID, devCommit: kb.devCommit, devKEKMAC: kb.devKEKMAC}
+	newWrap, newKEK := byte(wrapDevice), devKEK
+	if len(new) > 0 {
+		next.kdf = KDFParams{KDFCost: cost}
+		mustRand(next.kdf.Salt[:])
+		newKEK = passcodeKEK(new, secret, kb.storeID, next.kdf)
+		defer clear(newKEK)
+		newWrap = wrapPasscode
+		next.passCommit = commitment(newKEK, kb.storeID)
+		if keys[AKPU] == nil {
+			keys[AKPU] = newClassKey(used)
+		}
+	} else if k := keys[AKPU]; k != nil {
+		ch.Dropped = append(ch.Dropped, k.id)
+		k.wipe()
+		delete(keys, AKPU)
+	}
+	next.entries = kept
+	for _, c := range AllClasses {
+		if k := keys[c]; k != nil {
+			next.entries = append(next.entries, sealEntry(byte(c), k.id, newWrap, newKEK, kb.storeID, k.key[:]))
+		}
+	}
+	ch.Blob = next.marshal()
+	ch.next = next
+	return ch, nil
+}
+
+// Commit applies a prepared change: the new passcode (or none) is in
+// force, every class key is in memory and the keybag is Unlocked.
+func (kb *Keybag) Commit(ch *PasscodeChange) {
+	kb.mu.Lock()
+	defer kb.mu.Unlock()
+	kb.kdf = ch.next.kdf
+	kb.passCommit = ch.next.passCommit
+	kb.entries = ch.next.entries
+	for _, id := range ch.Dropped {
+		if c, ok := kb.byID[id]; ok {
+			if k := kb.keys[c]; k != nil {
+				k.wipe()
+			}
+			kb.keys[c] = nil
+			delete(kb.byID, id)
+		}
+	}
+	for c, k := range ch.keys {
+		if old := kb.keys[c]; old != nil && old != k {
+			old.wipe()
+		}
+		kb.keys[c] = k
+		kb.byID[k.id] = c
+	}
+	kb.state = Unlocked
+}
+
+// CounterMAC authenticates a small record stored beside the keybag (the
+// passcode attempt counter) under a key derived from the device secret, so
+// the record cannot be forged without it.
+func (kb *Keybag) CounterMAC(label string, data []byte) [sha256.Size]byte {
+	kb.mu.RLock()
+	defer kb.mu.RUnlock()
+	m := hmac.New(sha256.New, kb.devKEKMAC[:])
+	m.Write([]byte(label))
+	m.Write(data)
+	var out [sha256.Size]byte
+	m.Sum(out[:0])
+	return out
+}
+
 // unlockWith opens every passcode-wrapped entry under kek (or, without a
 // passcode, every device-wrapped one) and marks the keybag Unlocked.
 // Callers hold kb.mu.
@@ -558,3 +752,5 @@ func openEntry(e entry, kek []byte, storeID [StoreIDSize]byte) ([KeySize]byte, e
 	}
 	return key, nil
 }
+
+func macEqual(a, b []byte) bool { return hmac.Equal(a, b) }

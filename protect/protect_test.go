@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 )
 
 func testDevice(b byte) *StaticDevice { return NewStaticDevice(bytes.Repeat([]byte{b}, SecretSize)) }
@@ -206,5 +207,89 @@ func TestFileDevice(t *testing.T) {
 	os.WriteFile(path, []byte("short"), 0o600)
 	if _, err := d.Secret(); err == nil {
 		t.Fatal("a short secret file was accepted")
+	}
+}
+
+func TestDelayTable(t *testing.T) {
+	want := map[uint32]time.Duration{0: 0, 1: 0, 4: 0, 5: time.Minute, 6: 5 * time.Minute, 7: 15 * time.Minute, 8: 15 * time.Minute, 9: time.Hour, 10: time.Hour, 200: time.Hour}
+	for f, d := range want {
+		if got := Delay(f); got != d {
+			t.Errorf("Delay(%d) = %v, want %v", f, got, d)
+		}
+	}
+	now := time.Unix(1000, 0)
+	a := Attempts{Failures: 6, Last: now}
+	if a.Wait(now.Add(time.Minute)) != 4*time.Minute || a.Wait(now.Add(5*time.Minute)) != 0 {
+		t.Error("Wait")
+	}
+}
+
+func TestAttemptRecord(t *testing.T) {
+	kb, _ := NewKeybag(NewStoreID(), testDevice(1))
+	now := time.Unix(1_700_000_000, 123)
+	a := Attempts{Failures: 3, Last: now}
+	b := kb.MarshalAttempts(a)
+	got, ok := kb.UnmarshalAttempts(b, now)
+	if !ok || got.Failures != 3 || !got.Last.Equal(now) {
+		t.Fatalf("round trip: %+v %v", got, ok)
+	}
+	b[3] = 0 // an attacker resets the counter
+	got, ok = kb.UnmarshalAttempts(b, now)
+	if ok || got.Failures != WipeAfter-1 {
+		t.Fatalf("forged record read as %+v", got)
+	}
+	if got, ok := kb.UnmarshalAttempts(nil, now); !ok || got.Failures != 0 {
+		t.Fatal("a missing record is no failures")
+	}
+	other, _ := NewKeybag(NewStoreID(), testDevice(1))
+	if _, ok := other.UnmarshalAttempts(kb.MarshalAttempts(a), now); ok {
+		t.Fatal("a record from another store was accepted")
+	}
+}
+
+func TestPasscodeChangeRewrapsOnly(t *testing.T) {
+	dev := testDevice(1)
+	kb, _ := NewKeybag(NewStoreID(), dev)
+	cheap := KDFCost{Time: 1, MemoryKiB: 64, Threads: 1}
+	idAK, _ := kb.KeyID(AK)
+	ch, err := kb.PrepareSetPasscode(dev, nil, []byte("1234"), cheap)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kb.Commit(ch)
+	if id, _ := kb.KeyID(AK); id != idAK {
+		t.Fatal("setting a passcode replaced the ak key")
+	}
+	idAKPU, err := kb.KeyID(AKPU)
+	if err != nil {
+		t.Fatalf("akpu after setting a passcode: %v", err)
+	}
+	kb2, err := OpenKeybag(ch.Blob, dev)
+	if err != nil || kb2.State() != BeforeFirstUnlock {
+		t.Fatalf("reopen: %v %v", err, kb2)
+	}
+	before := KDFRuns()
+	if err := kb2.Unlock(dev, []byte("0000")); !errors.Is(err, ErrWrongPasscode) {
+		t.Fatalf("wrong passcode: %v", err)
+	}
+	if KDFRuns() != before+1 {
+		t.Fatal("a passcode check must run the derivation once")
+	}
+	if err := kb2.Unlock(dev, []byte("1234")); err != nil {
+		t.Fatal(err)
+	}
+	if id, _ := kb2.KeyID(AKPU); id != idAKPU {
+		t.Fatal("akpu key changed")
+	}
+	rm, err := kb2.PrepareSetPasscode(dev, []byte("1234"), nil, cheap)
+	if err != nil || len(rm.Dropped) != 1 || rm.Dropped[0] != idAKPU {
+		t.Fatalf("removing: %v %v", err, rm)
+	}
+	kb2.Commit(rm)
+	if _, err := kb2.KeyID(AKPU); !errors.Is(err, ErrNoPasscode) {
+		t.Fatalf("akpu after removal: %v", err)
+	}
+	if _, err := kb2.PrepareSetPasscode(dev, nil, []byte("x"), KDFCost{Time: 100, MemoryKiB: 64, Threads: 1}); err == nil {
+		t.Fatal("a cost above the caps was accepted")
 	}
 }

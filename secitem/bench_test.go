@@ -62,3 +62,41 @@ func BenchmarkAddDurable(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkUnlock measures one Lock + Unlock with the default passcode cost
+// (argon2id, 64 MiB, calibrated on this machine): the price of every
+// passcode check, for the owner and for an attacker alike.
+func BenchmarkUnlock(b *testing.B) {
+	db := openTest(b, nil)
+	if err := db.SetPasscode(nil, []byte("123456")); err != nil {
+		b.Fatal(err)
+	}
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		db.Lock()
+		if err := db.Unlock([]byte("123456")); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkCopyMatchingWithPasscode is BenchmarkCopyMatchingByPrimaryKey
+// on a store with a passcode, unlocked: the keybag adds nothing per
+// operation once the class keys are in memory.
+func BenchmarkCopyMatchingWithPasscode(b *testing.B) {
+	db := benchStore(b, 10_000)
+	if err := db.SetPasscode(nil, []byte("123456")); err != nil {
+		b.Fatal(err)
+	}
+	queries := make([]Dict, 1024)
+	for i := range queries {
+		queries[i] = genp(AttrService, "bench", AttrAccount, fmt.Sprintf("user-%d", mrand.IntN(10_000)), ReturnData, true)
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if _, err := db.CopyMatching(queries[i%len(queries)]); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

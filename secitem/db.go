@@ -3,8 +3,10 @@ package secitem
 import (
 	"log/slog"
 	"slices"
+	"sync"
 	"time"
 
+	"github.com/secitemdb/secitemdb/internal/status"
 	"github.com/secitemdb/secitemdb/internal/store"
 	"github.com/secitemdb/secitemdb/protect"
 	"github.com/secitemdb/secitemdb/query"
@@ -65,6 +67,15 @@ type Options struct {
 	// ReadOnly opens the store for inspection: writes fail with
 	// ErrReadOnly, and other processes may read it at the same time.
 	ReadOnly bool
+	// PasscodeCost is the argon2id cost of passcodes set by SetPasscode;
+	// nil means protect.DefaultKDFCost (64 MiB, calibrated to about
+	// 180 ms on this machine). Tests set a cheap cost here. The cost is
+	// stored with the passcode, so changing it affects only new passcodes.
+	PasscodeCost *protect.KDFCost
+	// WipeAfterFailedAttempts erases the store (every item, every key)
+	// after 10 consecutive wrong passcodes, like the device's "Erase Data"
+	// setting. Off by default.
+	WipeAfterFailedAttempts bool
 }
 
 // DB is an open store. Its methods are safe for concurrent use. DB's own
@@ -75,6 +86,16 @@ type DB struct {
 	log    *slog.Logger
 	now    func() time.Time
 	def    *Client
+
+	kdfCost           *protect.KDFCost
+	wipeAfterFailures bool
+
+	// gate: operations hold it shared; Lock, Close, a passcode change's
+	// commit and a wipe hold it exclusively, so none of them overlaps a
+	// running operation.
+	gate      sync.RWMutex
+	closed    bool
+	attemptMu sync.Mutex // one passcode attempt at a time
 }
 
 // Open opens the store at path, creating it when it does not exist. A
@@ -90,7 +111,7 @@ func Open(path string, opts *Options) (*DB, error) {
 	if err != nil {
 		return nil, wrapErr("Open", err)
 	}
-	db := &DB{st: st, log: o.Logger, now: o.Now}
+	db := &DB{st: st, log: o.Logger, now: o.Now, kdfCost: o.PasscodeCost, wipeAfterFailures: o.WipeAfterFailedAttempts}
 	if o.Flavor == FileBased {
 		db.flavor = query.FileBased
 	}
@@ -102,13 +123,42 @@ func Open(path string, opts *Options) (*DB, error) {
 		ent = Entitlements{KeychainAccessGroups: []string{DefaultAccessGroup}}
 	}
 	db.def = db.Client(ent)
+	if !o.ReadOnly {
+		if err := st.RestartThrottle(db.now()); err != nil {
+			st.Close()
+			return nil, wrapErr("Open", err)
+		}
+	}
 	return db, nil
 }
 
 // Close closes the store and wipes the keys it holds. Calls made after
 // Close fail.
 func (db *DB) Close() error {
+	db.gate.Lock()
+	defer db.gate.Unlock()
+	if db.closed {
+		return nil
+	}
+	db.closed = true
 	return wrapErr("Close", db.st.Close())
+}
+
+func (db *DB) isClosed() bool {
+	db.gate.RLock()
+	defer db.gate.RUnlock()
+	return db.closed
+}
+
+// enter admits an operation: it holds the gate shared until the returned
+// function is called, and fails once the store is closed.
+func (db *DB) enter() (func(), error) {
+	db.gate.RLock()
+	if db.closed {
+		db.gate.RUnlock()
+		return nil, status.New(status.NotAvailable, "the store is closed")
+	}
+	return db.gate.RUnlock, nil
 }
 
 // Flavor returns the store's flavor.

@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/secitemdb/secitemdb/protect"
 	"github.com/secitemdb/secitemdb/secitem"
 )
 
@@ -187,4 +188,62 @@ func ExampleDB_Client() {
 	// Output:
 	// errSecItemNotFound
 	// errSecMissingEntitlement
+}
+
+// The "delete while locked" pitfall (pitfalls.md 9): a read that fails
+// because the device is locked is not a missing item. Deleting to "start
+// over" succeeds while locked, and destroys the user's credential.
+func ExampleDB_Lock() {
+	dir, _ := os.MkdirTemp("", "secitem-example")
+	defer os.RemoveAll(dir)
+	db, _ := secitem.Open(filepath.Join(dir, "login.keychain"), &secitem.Options{
+		PasscodeCost: &protect.KDFCost{Time: 1, MemoryKiB: 64, Threads: 1}, // cheap for the example; omit in real code
+	})
+	defer db.Close()
+	db.SetPasscode(nil, []byte("123456"))
+	query := secitem.Dict{secitem.Class: secitem.ClassGenericPassword, secitem.AttrService: "api", secitem.AttrAccount: "alice"}
+	db.Add(secitem.Dict{secitem.Class: secitem.ClassGenericPassword, secitem.AttrService: "api", secitem.AttrAccount: "alice", secitem.ValueData: []byte("token")})
+
+	db.Lock() // the app goes to the background, the user locks the phone
+	_, err := db.CopyMatching(secitem.Dict{secitem.Class: secitem.ClassGenericPassword, secitem.AttrService: "api", secitem.AttrAccount: "alice", secitem.ReturnData: true})
+	fmt.Println("read while locked:", secitem.StatusOf(err).Name())
+
+	// Right: on errSecInteractionNotAllowed, stop and try again later.
+	if errors.Is(err, secitem.ErrInteractionNotAllowed) {
+		fmt.Println("right: keep the item, retry after unlock")
+	}
+	// Wrong: treat any failure as "no credential" and reset.
+	fmt.Println("naive delete while locked:", secitem.StatusOf(db.Delete(query)).Name())
+
+	db.Unlock([]byte("123456"))
+	_, err = db.CopyMatching(query)
+	fmt.Println("after unlock:", secitem.StatusOf(err).Name())
+	// Output:
+	// read while locked: errSecInteractionNotAllowed
+	// right: keep the item, retry after unlock
+	// naive delete while locked: errSecSuccess
+	// after unlock: errSecItemNotFound
+}
+
+func ExampleDB_SetPasscode() {
+	dir, _ := os.MkdirTemp("", "secitem-example")
+	defer os.RemoveAll(dir)
+	path := filepath.Join(dir, "login.keychain")
+	opts := &secitem.Options{PasscodeCost: &protect.KDFCost{Time: 1, MemoryKiB: 64, Threads: 1}} // cheap for the example
+	db, _ := secitem.Open(path, opts)
+	fmt.Println(db.State())
+	db.SetPasscode(nil, []byte("123456"))
+	db.Close()
+
+	db, _ = secitem.Open(path, opts)
+	defer db.Close()
+	fmt.Println(db.State())
+	err := db.Unlock([]byte("000000"))
+	fmt.Println(secitem.StatusOf(err).Name())
+	fmt.Println(db.Unlock([]byte("123456")), db.State())
+	// Output:
+	// Unlocked
+	// BeforeFirstUnlock
+	// errSecAuthFailed
+	// <nil> Unlocked
 }

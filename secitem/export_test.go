@@ -27,3 +27,11 @@ func (db *DB) AddManyForTest(items []Dict) error {
 		return nil
 	})
 }
+
+// SetFailpoint makes the named step fail (nil clears every failpoint).
+func SetFailpoint(f func(step string) error) { testOnlyFailpoint = f }
+
+// RawRecordForTest and PutRawRecordForTest reach the stored bytes of an
+// item (fault injection).
+func (db *DB) RawRecordForTest(pref []byte) ([]byte, error) { return db.st.RawRecord(pref) }
+func (db *DB) PutRawRecordForTest(pref, raw []byte) error   { return db.st.PutRawRecord(pref, raw) }

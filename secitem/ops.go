@@ -51,6 +51,11 @@ func (c *Client) parse(op query.Op, d Dict) (*query.Plan, error) {
 func (c *Client) Add(attrs Dict) (result any, err error) {
 	tr := c.db.startTrace(opAdd, attrs)
 	defer func() { tr.end(result, err) }()
+	leave, err := c.db.enter()
+	if err != nil {
+		return nil, wrapErr(opAdd, err)
+	}
+	defer leave()
 	p, err := c.parse(query.Add, attrs)
 	if err != nil {
 		return nil, wrapErr(opAdd, err)
@@ -99,13 +104,17 @@ func (db *DB) insert(tx *store.Tx, c *schema.Class, fields, secret schema.Fields
 }
 
 // replaceable reports whether an item holding a primary key may be
-// replaced instead of causing ErrDuplicateItem: a tombstone, or an item
-// too damaged to read.
+// replaced instead of causing ErrDuplicateItem: a tombstone, or a
+// corrupted item (one that fails authentication), as on the device.
 func replaceable(tx *store.Tx, r *store.Record) bool {
 	if !r.Readable() {
 		return true
 	}
-	return tx.Has(r, schema.Field{Attr: r.Class.Attr(AttrTombstone), Value: schema.Number(1)})
+	if tx.Has(r, schema.Field{Attr: r.Class.Attr(AttrTombstone), Value: schema.Number(1)}) {
+		return true
+	}
+	_, _, err := tx.Open(r, true)
+	return status.Of(err) == status.Decode
 }
 
 func pkNames(c *schema.Class) string {
@@ -126,6 +135,11 @@ func (c *Client) CopyMatching(q Dict) (result any, err error) {
 	tr := c.db.startTrace(opSearch, q)
 	var notes []string
 	defer func() { tr.end(result, err, notes...) }()
+	leave, err := c.db.enter()
+	if err != nil {
+		return nil, wrapErr(opSearch, err)
+	}
+	defer leave()
 	p, err := c.parse(query.Search, q)
 	if err != nil {
 		return nil, wrapErr(opSearch, err)
@@ -217,6 +231,11 @@ func residualMatch(p *query.Plan, attrs schema.Fields) bool {
 func (c *Client) Update(q, attrsToUpdate Dict) (err error) {
 	tr := c.db.startTrace(opUpdate, q, attrsToUpdate)
 	defer func() { tr.end(nil, err) }()
+	leave, err := c.db.enter()
+	if err != nil {
+		return wrapErr(opUpdate, err)
+	}
+	defer leave()
 	p, err := c.parse(query.Update, q)
 	if err != nil {
 		return wrapErr(opUpdate, err)
@@ -313,6 +332,11 @@ func (db *DB) checkCollision(tx *store.Tx, r *store.Record, fields schema.Fields
 func (c *Client) Delete(q Dict) (err error) {
 	tr := c.db.startTrace(opDelete, q)
 	defer func() { tr.end(nil, err) }()
+	leave, err := c.db.enter()
+	if err != nil {
+		return wrapErr(opDelete, err)
+	}
+	defer leave()
 	p, err := c.parse(query.Delete, q)
 	if err != nil {
 		return wrapErr(opDelete, err)

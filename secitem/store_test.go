@@ -142,10 +142,11 @@ func TestWrongDeviceSecretOpensNothing(t *testing.T) {
 	wantStatus(t, err, ErrAuthFailed)
 }
 
-// TestCanaries stores unique values in every attribute of every class and
-// in the secrets, updates and deletes some, and scans every file the store
-// wrote for those values, their hex and base64 forms and their SHA-1 and
-// SHA-256 digests.
+// TestCanaries stores unique values in every attribute of every class, in
+// the secrets and as passcodes; locks, unlocks, changes the passcode,
+// updates and deletes; and scans every file the store wrote (the database
+// and its device secret) for those values, their hex and base64 forms and
+// their SHA-1 and SHA-256 digests.
 func TestCanaries(t *testing.T) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, "canary.keychain")
@@ -170,8 +171,12 @@ func TestCanaries(t *testing.T) {
 		return n
 	}
 	group := newString()
-	db, err := Open(path, &Options{Entitlements: Entitlements{KeychainAccessGroups: []string{group}}, Now: clock.Now})
+	db, err := Open(path, &Options{Entitlements: Entitlements{KeychainAccessGroups: []string{group}}, Now: clock.Now, PasscodeCost: cheapCost})
 	if err != nil {
+		t.Fatal(err)
+	}
+	pass1, pass2 := []byte(newString()), []byte(newString())
+	if err := db.SetPasscode(nil, pass1); err != nil {
 		t.Fatal(err)
 	}
 	var queries []Dict
@@ -195,6 +200,15 @@ func TestCanaries(t *testing.T) {
 			mustAdd(t, db, d)
 			queries = append(queries, Dict{Class: class, AttrLabel: d[AttrLabel]})
 		}
+	}
+	if err := db.Lock(); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Unlock(pass1); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.SetPasscode(pass1, pass2); err != nil {
+		t.Fatal(err)
 	}
 	for i, q := range queries {
 		switch i % 4 {

@@ -1,0 +1,181 @@
+package secitem
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/secitemdb/secitemdb/internal/status"
+	"github.com/secitemdb/secitemdb/protect"
+)
+
+// LockState is the state of a store's keybag, as on a device.
+type LockState int
+
+// The lock states.
+const (
+	// BeforeFirstUnlock: no class key is available except Always (dk,
+	// dku). A store with a passcode starts here.
+	BeforeFirstUnlock LockState = iota
+	// Unlocked: every class key is available. A store without a passcode
+	// starts here.
+	Unlocked
+	// Locked: ak, aku and akpu are unavailable; ck and cku stay available
+	// after a first unlock.
+	Locked
+)
+
+// String returns the state's name.
+func (s LockState) String() string { return protect.LockState(s).String() }
+
+// State returns the store's lock state.
+func (db *DB) State() LockState { return LockState(db.st.Keybag().State()) }
+
+// Lock drops the WhenUnlocked class keys (ak, aku, akpu) from memory and
+// wipes them. It waits for calls already running; once it returns, no call
+// returns a secret those keys protect until Unlock.
+func (db *DB) Lock() error {
+	tr := db.startTrace("Lock")
+	db.gate.Lock()
+	defer db.gate.Unlock()
+	if db.closed {
+		err := newErr("Lock", ErrNotAvailable, "the store is closed")
+		tr.end(nil, err)
+		return err
+	}
+	db.st.Keybag().Lock()
+	tr.end(nil, nil, "state "+db.State().String())
+	return nil
+}
+
+// Unlock makes every class key available. With a passcode set, passcode
+// must be it: each attempt is recorded on disk (and synced) before the
+// passcode is checked, and repeated failures are throttled as on a device
+// (see UnlockDelay); a wrong passcode is ErrAuthFailed. Without a passcode
+// set, passcode must be empty. The passcode is checked only by its full
+// key derivation (argon2id entangled with the device secret).
+func (db *DB) Unlock(passcode []byte) (err error) {
+	tr := db.startTrace("Unlock")
+	defer func() { tr.end(nil, err, "state "+db.State().String()) }()
+	return wrapErr("Unlock", db.checkPasscode(passcode, func() error {
+		return db.st.Keybag().Unlock(db.st.Device(), passcode)
+	}))
+}
+
+// SetPasscode sets (old empty), changes, or removes (new empty) the
+// passcode. old is checked like an Unlock attempt. Only the class keys are
+// re-wrapped; items are untouched, except that removing the passcode
+// destroys the akpu key and deletes every akpu item. The change is one
+// transaction: after a crash at any point exactly one of the two
+// passcodes works. The store is Unlocked afterwards.
+func (db *DB) SetPasscode(old, new []byte) (err error) {
+	tr := db.startTrace("SetPasscode")
+	defer func() { tr.end(nil, err) }()
+	cost := protect.DefaultKDFCost()
+	if db.kdfCost != nil {
+		cost = *db.kdfCost
+	}
+	return wrapErr("SetPasscode", db.checkPasscode(old, func() error {
+		ch, err := db.st.Keybag().PrepareSetPasscode(db.st.Device(), old, new, cost)
+		if err != nil {
+			return err
+		}
+		if err := failpoint("setpasscode:prepared"); err != nil {
+			return err
+		}
+		db.gate.Lock()
+		defer db.gate.Unlock()
+		if err := db.st.CommitKeybag(ch.Blob, ch.Dropped, func() error { return failpoint("setpasscode:in-transaction") }); err != nil {
+			return err
+		}
+		if err := failpoint("setpasscode:stored"); err != nil {
+			return err
+		}
+		db.st.Keybag().Commit(ch)
+		return nil
+	}))
+}
+
+// UnlockDelay returns the number of consecutive failed passcode attempts
+// and how long the next attempt must wait (0: it may go ahead).
+func (db *DB) UnlockDelay() (failures int, wait time.Duration, err error) {
+	now := db.now()
+	a, err := db.st.Attempts(now)
+	if err != nil {
+		return 0, 0, wrapErr("UnlockDelay", err)
+	}
+	return int(a.Failures), a.Wait(now), nil
+}
+
+// checkPasscode runs one passcode attempt: the throttle decides whether it
+// may run at all, the attempt is recorded durably first, then check runs
+// (the only thing that evaluates the passcode); a success clears the
+// record, a failure may wipe the store.
+func (db *DB) checkPasscode(passcode []byte, check func() error) error {
+	db.attemptMu.Lock()
+	defer db.attemptMu.Unlock()
+	if db.isClosed() {
+		return status.New(status.NotAvailable, "the store is closed")
+	}
+	kb := db.st.Keybag()
+	if !kb.HasPasscode() {
+		// Nothing to guess: no counting, no throttling.
+		if err := check(); errors.Is(err, protect.ErrWrongPasscode) {
+			return status.New(status.AuthFailed, "no passcode is set: give an empty passcode")
+		} else if err != nil {
+			return err
+		}
+		return nil
+	}
+	now := db.now()
+	a, err := db.st.Attempts(now)
+	if err != nil {
+		return err
+	}
+	if w := a.Wait(now); w > 0 {
+		return status.New(status.AuthFailed, "%d failed passcode attempts: try again in %v", a.Failures, w.Round(time.Second))
+	}
+	a.Failures++
+	a.Last = now
+	if err := db.st.SetAttempts(a); err != nil {
+		return err // never evaluate a passcode whose attempt is not on disk
+	}
+	if err := failpoint("passcode:attempt-recorded"); err != nil {
+		return err
+	}
+	err = check()
+	switch {
+	case errors.Is(err, protect.ErrWrongPasscode):
+		if db.wipeAfterFailures && a.Failures >= protect.WipeAfter {
+			if werr := db.wipe(); werr != nil {
+				return werr
+			}
+			return status.New(status.AuthFailed, "wrong passcode: %d failed attempts, the store has been erased", a.Failures)
+		}
+		detail := fmt.Sprintf("wrong passcode (%d failed attempts)", a.Failures)
+		if d := protect.Delay(a.Failures); d > 0 {
+			detail += fmt.Sprintf("; next attempt allowed in %v", d)
+		}
+		return status.New(status.AuthFailed, "%s", detail)
+	case err != nil:
+		return err
+	}
+	return db.st.SetAttempts(protect.Attempts{})
+}
+
+func (db *DB) wipe() error {
+	db.gate.Lock()
+	defer db.gate.Unlock()
+	return db.st.Wipe()
+}
+
+// failpoint is a test hook: tests set testOnlyFailpoint to make a named
+// step fail, simulating a crash there.
+func failpoint(step string) error {
+	if testOnlyFailpoint != nil {
+		return testOnlyFailpoint(step)
+	}
+	return nil
+}
+
+var testOnlyFailpoint func(step string) error
