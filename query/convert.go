@@ -159,6 +159,8 @@ type goValue struct {
 
 func classify(v any) goValue {
 	switch x := v.(type) {
+	case nil:
+		return goValue{name: "nil"}
 	case string:
 		return goValue{kind: goString, name: "string", s: x}
 	case []byte:

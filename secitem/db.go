@@ -72,6 +72,12 @@ type Options struct {
 	// 180 ms on this machine). Tests set a cheap cost here. The cost is
 	// stored with the passcode, so changing it affects only new passcodes.
 	PasscodeCost *protect.KDFCost
+	// SecureEnclave supplies the secret of the emulated Secure Enclave,
+	// which wraps the private bytes of token keys (tkid
+	// "com.apple.setoken") on top of their class key. Nil means a file
+	// beside the database, path + ".setoken", created with the first token
+	// key. Erasing it leaves token keys listed but unusable for good.
+	SecureEnclave protect.Device
 	// WipeAfterFailedAttempts erases the store (every item, every key)
 	// after 10 consecutive wrong passcodes, like the device's "Erase Data"
 	// setting. Off by default.
@@ -87,6 +93,7 @@ type DB struct {
 	now    func() time.Time
 	def    *Client
 
+	enclave           protect.Device
 	kdfCost           *protect.KDFCost
 	wipeAfterFailures bool
 
@@ -117,6 +124,10 @@ func Open(path string, opts *Options) (*DB, error) {
 	}
 	if db.now == nil {
 		db.now = time.Now
+	}
+	db.enclave = o.SecureEnclave
+	if db.enclave == nil {
+		db.enclave = &protect.FileDevice{Path: st.Path() + ".setoken"}
 	}
 	ent := o.Entitlements
 	if len(ent.AccessGroups()) == 0 {

@@ -60,6 +60,19 @@
 // CopyMatching returns one item unless [MatchLimit] says otherwise;
 // Update and Delete act on every match. Results come in creation order.
 //
+// # Certificates, keys and identities
+//
+// Certificates and keys are best added by reference: [ValueRef] holding an
+// *x509.Certificate, a private key (*ecdsa.PrivateKey, *rsa.PrivateKey,
+// ed25519.PrivateKey) or a public key. The attributes the device derives
+// are derived here too (see package identity); raw bytes under [ValueData]
+// get default attributes only. An identity is a certificate and the
+// private key whose klbl equals the certificate's pkhh; it is never stored
+// as such. [ReturnRef] gives back Go values: *x509.Certificate, a
+// crypto.Signer for private keys, the public key type, *identity.Identity.
+// [DB.GenerateKey] creates keys, including Secure Enclave keys
+// ([TokenKey]) whose private bytes never leave.
+//
 // # Errors
 //
 // Every error is an [*Error] carrying the operation, the [Status] (an

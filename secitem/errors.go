@@ -28,6 +28,7 @@ const (
 	ErrNoSuchClass           Status = -25306 // errSecNoSuchClass: an unknown class
 	ErrInteractionNotAllowed Status = -25308 // errSecInteractionNotAllowed: the item's class key is not available (locked)
 	ErrDecode                Status = -26275 // errSecDecode: an item or the file failed authentication
+	ErrInternal              Status = -26276 // errSecInternal: an identity addressed by persistent reference cannot be updated
 	ErrMissingEntitlement    Status = -34018 // errSecMissingEntitlement: an access group the caller is not entitled to
 )
 

@@ -1,11 +1,18 @@
 package secitem_test
 
 import (
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/x509"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 
+	"github.com/secitemdb/secitemdb/identity"
 	"github.com/secitemdb/secitemdb/protect"
 	"github.com/secitemdb/secitemdb/secitem"
 )
@@ -246,4 +253,73 @@ func ExampleDB_SetPasscode() {
 	// BeforeFirstUnlock
 	// errSecAuthFailed
 	// <nil> Unlocked
+}
+
+func readTestPEM(file string) []byte {
+	b, _ := os.ReadFile(filepath.Join("..", "identity", "testdata", file))
+	blk, _ := pem.Decode(b)
+	return blk.Bytes
+}
+
+// Adding an identity stores its two halves; finding it joins them again;
+// the private key comes back as a crypto.Signer.
+func ExampleDB_Add_identity() {
+	db, done := exampleDB()
+	defer done()
+	cert, _ := x509.ParseCertificate(readTestPEM("leaf-p384.pem"))
+	key, _ := x509.ParsePKCS8PrivateKey(readTestPEM("leaf-p384.key"))
+
+	// Parse first, then add by reference: the keychain derives the
+	// attributes that pair the two halves (pkhh of the certificate equals
+	// klbl of the key).
+	_, err := db.Add(secitem.Dict{
+		secitem.ValueRef: &identity.Identity{Certificate: cert, PrivateKey: key.(crypto.Signer)},
+	})
+	fmt.Println("add identity:", err)
+
+	// The keychain holds one certificate and one key, and one identity.
+	for _, class := range []string{secitem.ClassCertificate, secitem.ClassKey, secitem.ClassIdentity} {
+		all, _ := db.CopyMatching(secitem.Dict{secitem.Class: class, secitem.MatchLimit: secitem.MatchLimitAll, secitem.ReturnAttributes: true})
+		fmt.Println(class, len(all.([]any)))
+	}
+
+	// Find the identity by its certificate's label and sign with it.
+	ref, _ := db.CopyMatching(secitem.Dict{
+		secitem.Class:     secitem.ClassIdentity,
+		secitem.AttrLabel: "Leaf P-384",
+		secitem.ReturnRef: true,
+	})
+	id := ref.(*identity.Identity)
+	digest := sha256.Sum256([]byte("hello"))
+	sig, _ := id.PrivateKey.Sign(rand.Reader, digest[:], crypto.SHA256)
+	fmt.Println("signed by", id.Certificate.Subject.CommonName, ecdsa.VerifyASN1(id.Certificate.PublicKey.(*ecdsa.PublicKey), digest[:], sig))
+	// Output:
+	// add identity: <nil>
+	// cert 1
+	// keys 1
+	// idnt 1
+	// signed by Leaf P-384 true
+}
+
+// A key protected by the (emulated) Secure Enclave signs but never leaves:
+// r_Data gives an opaque handle, and the Signer cannot be exported.
+func ExampleDB_GenerateKey() {
+	db, done := exampleDB()
+	defer done()
+	key, err := db.GenerateKey(secitem.Dict{
+		secitem.AttrKeyType:       secitem.KeyTypeECSECPrimeRandom,
+		secitem.AttrKeySizeInBits: 256,
+		secitem.AttrTokenID:       secitem.TokenIDSecureEnclave,
+		secitem.PrivateKeyAttrs:   secitem.Dict{secitem.AttrIsPermanent: true, secitem.AttrApplicationTag: "com.example.signing"},
+	})
+	fmt.Println(err)
+	digest := sha256.Sum256([]byte("hello"))
+	sig, _ := key.Sign(rand.Reader, digest[:], crypto.SHA256)
+	fmt.Println("verifies:", ecdsa.VerifyASN1(key.Public().(*ecdsa.PublicKey), digest[:], sig))
+	_, err = x509.MarshalPKCS8PrivateKey(key)
+	fmt.Println("exportable:", err == nil)
+	// Output:
+	// <nil>
+	// verifies: true
+	// exportable: false
 }

@@ -1,9 +1,11 @@
 package secitem
 
 import (
+	"crypto/x509"
 	"strings"
 	"time"
 
+	"github.com/secitemdb/secitemdb/identity"
 	"github.com/secitemdb/secitemdb/internal/status"
 	"github.com/secitemdb/secitemdb/internal/store"
 	"github.com/secitemdb/secitemdb/query"
@@ -17,20 +19,15 @@ const (
 	opDelete = "SecItemDelete"
 )
 
-// parse checks a dictionary for op and applies the caller's access groups.
+// parse checks a dictionary (with any v_Ref already expanded) for op and
+// applies the caller's access groups.
 func (c *Client) parse(op query.Op, d Dict) (*query.Plan, error) {
 	if len(c.groups) == 0 {
 		return nil, status.New(status.MissingEntitlement, "the caller has no access groups")
 	}
-	if _, ok := d[ValueRef]; ok {
-		return nil, status.New(status.Param, "v_Ref must be a certificate, key or identity of a certificate, key or identity class")
-	}
 	p, err := query.Parse(op, c.db.flavor, d)
 	if err != nil {
 		return nil, err
-	}
-	if p.Class.IsIdentity() {
-		return nil, status.New(status.Unimplemented, "identity queries are not available yet")
 	}
 	if err := p.ResolveAccess(c.groups); err != nil {
 		return nil, err
@@ -39,15 +36,17 @@ func (c *Client) parse(op query.Op, d Dict) (*query.Plan, error) {
 }
 
 // Add adds an item (SecItemAdd). attrs holds the class, the attributes and
-// usually v_Data; return keys ask for the new item's data, attributes or
-// persistent reference. The result shapes are those of CopyMatching with a
-// limit of one.
+// usually v_Data, or a v_Ref (a certificate, key or identity) from which
+// the attributes are derived; return keys ask for the new item's data,
+// attributes, ref or persistent reference. The result shapes are those of
+// CopyMatching with a limit of one.
 //
 // cdat and mdat are set to now, missing attributes get their defaults, pdmn
 // defaults to ak (dk for certificates) and agrp to the caller's first
 // access group. An item whose primary key is already taken fails with
 // ErrDuplicateItem; while the item's class key is unavailable Add fails
-// with ErrInteractionNotAllowed, even for a duplicate.
+// with ErrInteractionNotAllowed, even for a duplicate. Adding an identity
+// adds whichever of its certificate and private key are missing.
 func (c *Client) Add(attrs Dict) (result any, err error) {
 	tr := c.db.startTrace(opAdd, attrs)
 	defer func() { tr.end(result, err) }()
@@ -56,12 +55,27 @@ func (c *Client) Add(attrs Dict) (result any, err error) {
 		return nil, wrapErr(opAdd, err)
 	}
 	defer leave()
-	p, err := c.parse(query.Add, attrs)
+	result, err = c.add(attrs)
+	return result, wrapErr(opAdd, err)
+}
+
+func (c *Client) add(attrs Dict) (any, error) {
+	if id, ok := attrs[ValueRef].(*identity.Identity); ok {
+		return c.addIdentity(attrs, id)
+	}
+	d, err := expandAddRef(attrs)
 	if err != nil {
-		return nil, wrapErr(opAdd, err)
+		return nil, err
+	}
+	p, err := c.parse(query.Add, d)
+	if err != nil {
+		return nil, err
+	}
+	if p.Class.IsIdentity() {
+		return nil, status.New(status.Param, "an identity is added with v_Ref holding an *identity.Identity")
 	}
 	if err := p.ApplyAddDefaults(c.db.now()); err != nil {
-		return nil, wrapErr(opAdd, err)
+		return nil, err
 	}
 	var item query.Item
 	err = c.db.st.Update(func(tx *store.Tx) error {
@@ -70,9 +84,20 @@ func (c *Client) Add(attrs Dict) (result any, err error) {
 		return err
 	})
 	if err != nil {
-		return nil, wrapErr(opAdd, err)
+		return nil, err
+	}
+	if p.Return.Has(query.ReturnRef) {
+		item.Ref = refOrObject(attrs[ValueRef], c.makeRef(p.Class, item.Attrs, item.Secret, item.PersistentRef))
 	}
 	return query.Shape[Dict](p, []query.Item{item}), nil
+}
+
+// refOrObject prefers the caller's own object as an Add's returned ref.
+func refOrObject(given, built any) any {
+	if given != nil {
+		return given
+	}
+	return built
 }
 
 // insert stores a new item unless its primary key is taken by a live item;
@@ -126,11 +151,12 @@ func pkNames(c *schema.Class) string {
 }
 
 // CopyMatching searches for items (SecItemCopyMatching). The query holds
-// the class and equality filters on attributes; return keys choose what
-// comes back (see the package documentation for the shapes); m_Limit
-// defaults to one. Nothing matching is ErrItemNotFound; a match whose
-// class key is unavailable is ErrInteractionNotAllowed. Items that fail
-// authentication are skipped, as on the device.
+// the class and equality filters on attributes (or a v_Ref standing for
+// them); return keys choose what comes back (see the package documentation
+// for the shapes); m_Limit defaults to one. Nothing matching is
+// ErrItemNotFound; a match whose class key is unavailable is
+// ErrInteractionNotAllowed. Items that fail authentication are skipped, as
+// on the device.
 func (c *Client) CopyMatching(q Dict) (result any, err error) {
 	tr := c.db.startTrace(opSearch, q)
 	var notes []string
@@ -140,53 +166,79 @@ func (c *Client) CopyMatching(q Dict) (result any, err error) {
 		return nil, wrapErr(opSearch, err)
 	}
 	defer leave()
-	p, err := c.parse(query.Search, q)
+	result, notes, err = c.copyMatching(q)
+	return result, wrapErr(opSearch, err)
+}
+
+func (c *Client) copyMatching(q Dict) (any, []string, error) {
+	d, err := expandQueryRef(q)
 	if err != nil {
-		return nil, wrapErr(opSearch, err)
+		return nil, nil, err
 	}
+	p, err := c.parse(query.Search, d)
+	if err != nil {
+		return nil, nil, err
+	}
+	var notes []string
 	if len(p.Match.IgnoredByThis) > 0 {
 		notes = append(notes, "ignored: "+strings.Join(p.Match.IgnoredByThis, ", "))
 	}
 	var items []query.Item
 	err = c.db.st.View(func(tx *store.Tx) error {
 		var err error
-		items, err = c.db.search(tx, p)
+		if p.Class.IsIdentity() {
+			items, err = c.searchIdentities(tx, p)
+		} else {
+			items, err = c.search(tx, p)
+		}
 		return err
 	})
 	if err != nil {
-		return nil, wrapErr(opSearch, err)
+		return nil, notes, err
 	}
 	if len(items) == 0 {
-		return nil, newErr(opSearch, ErrItemNotFound, "no item matches the query")
+		return nil, notes, status.New(status.ItemNotFound, "no item matches the query")
 	}
-	return query.Shape[Dict](p, items), nil
+	return query.Shape[Dict](p, items), notes, nil
+}
+
+// read opens a candidate for a search: ok is false for an item to skip
+// (one that fails authentication, or, in the file-based flavor, one whose
+// class key is unavailable); a locked item is ErrInteractionNotAllowed.
+func (db *DB) read(tx *store.Tx, r *store.Record, withSecret bool) (attrs, secret schema.Fields, ok bool, err error) {
+	attrs, secret, err = tx.Open(r, withSecret)
+	switch status.Of(err) {
+	case status.OK:
+		return attrs, secret, true, nil
+	case status.Decode:
+		return nil, nil, false, nil // tampered or stale: skipped, as on the device
+	case status.InteractionNotAllowed:
+		if db.flavor == query.FileBased {
+			return nil, nil, false, nil // the shim prefers "not found"
+		}
+	}
+	return nil, nil, false, err
 }
 
 // search returns the items a search plan finds, decrypted as far as the
 // return keys need, up to the plan's limit.
-func (db *DB) search(tx *store.Tx, p *query.Plan) ([]query.Item, error) {
-	withSecret := p.Return.Has(query.ReturnData)
+func (c *Client) search(tx *store.Tx, p *query.Plan) ([]query.Item, error) {
+	withSecret := wantsSecret(p)
 	var out []query.Item
-	err := db.candidates(tx, p, func(r *store.Record) (bool, error) {
-		attrs, secret, err := tx.Open(r, withSecret)
-		switch status.Of(err) {
-		case status.OK:
-		case status.Decode:
-			return true, nil // tampered or stale: skipped, as on the device
-		case status.InteractionNotAllowed:
-			if db.flavor == query.FileBased {
-				return true, nil // the shim prefers "not found"
-			}
-			return false, err
-		default:
-			return false, err
+	err := c.db.candidates(tx, p, func(r *store.Record) (bool, error) {
+		attrs, secret, ok, err := c.db.read(tx, r, withSecret)
+		if !ok {
+			return err == nil, err
 		}
-		if !residualMatch(p, attrs) {
+		if !c.residualMatch(tx, p, attrs, secret) {
 			return true, nil
 		}
 		it := query.Item{Class: r.Class.Code, Attrs: attrs, Secret: secret}
-		if p.Return.Has(query.ReturnPersistentRef) {
+		if p.Return.Has(query.ReturnPersistentRef) || p.Return.Has(query.ReturnRef) {
 			it.PersistentRef = r.PersistentRef()
+		}
+		if p.Return.Has(query.ReturnRef) {
+			it.Ref = c.makeRef(r.Class, attrs, secret, it.PersistentRef)
 		}
 		out = append(out, it)
 		return p.Limit == 0 || len(out) < p.Limit, nil
@@ -209,8 +261,9 @@ func (db *DB) candidates(tx *store.Tx, p *query.Plan, fn func(*store.Record) (bo
 	return err
 }
 
-// residualMatch applies the match keys that need decrypted attributes.
-func residualMatch(p *query.Plan, attrs schema.Fields) bool {
+// residualMatch applies the match keys that need decrypted attributes or
+// the parsed certificate.
+func (c *Client) residualMatch(tx *store.Tx, p *query.Plan, attrs, secret schema.Fields) bool {
 	if h := p.Match.Host; h != nil {
 		v, _ := attrs.Get(AttrServer)
 		s := string(v.Bytes())
@@ -218,7 +271,81 @@ func residualMatch(p *query.Plan, attrs schema.Fields) bool {
 			return false
 		}
 	}
+	m := p.Match
+	if m.Issuers == nil && m.ValidOnDate == nil && m.Email == nil {
+		return true
+	}
+	data, _ := secret.Get(ValueData)
+	cert, err := x509.ParseCertificate(data.Data)
+	if err != nil {
+		return false
+	}
+	if m.ValidOnDate != nil {
+		t := *m.ValidOnDate
+		if t.IsZero() {
+			t = c.db.now()
+		}
+		if !identity.ValidOn(cert, t) {
+			return false
+		}
+	}
+	if m.Email != nil && !identity.HasEmail(cert, *m.Email) {
+		return false
+	}
+	if m.Issuers != nil {
+		issr, _ := attrs.Get(AttrIssuer)
+		return c.issuerChainMatches(tx, p, m.Issuers, issr.Data)
+	}
 	return true
+}
+
+// maxIssuerDepth bounds the issuer-chain walk of m_Issuers, as on the device.
+const maxIssuerDepth = 10
+
+// issuerChainMatches reports whether issuer, or the issuer of the
+// certificate whose subject it is (and so on up to ten levels, through the
+// certificates the caller can see), is one of the wanted issuers.
+func (c *Client) issuerChainMatches(tx *store.Tx, p *query.Plan, wanted [][]byte, issuer []byte) bool {
+	set := map[string]bool{}
+	for _, w := range wanted {
+		if n, err := identity.NormalizeName(w); err == nil {
+			set[string(n)] = true
+		}
+	}
+	seen := map[string]bool{}
+	for depth := 0; depth <= maxIssuerDepth; depth++ {
+		if set[string(issuer)] {
+			return true
+		}
+		if seen[string(issuer)] {
+			return false
+		}
+		seen[string(issuer)] = true
+		next, ok := c.issuerOf(tx, p, issuer)
+		if !ok {
+			return false
+		}
+		issuer = next
+	}
+	return false
+}
+
+// issuerOf returns the issuer of a certificate whose subject is subject.
+func (c *Client) issuerOf(tx *store.Tx, p *query.Plan, subject []byte) ([]byte, bool) {
+	cls := schema.Certificate
+	q := store.Query{Class: cls, Filters: schema.Fields{{Attr: cls.Attr(AttrSubject), Value: schema.Data(subject)}}, Groups: p.Groups}
+	var out []byte
+	found := false
+	tx.Find(q, func(r *store.Record) (bool, error) {
+		attrs, _, err := tx.Open(r, false)
+		if err != nil {
+			return true, nil
+		}
+		v, _ := attrs.Get(AttrIssuer)
+		out, found = v.Data, true
+		return false, nil
+	})
+	return out, found
 }
 
 // Update changes every item matching query (SecItemUpdate), all in one
@@ -227,7 +354,8 @@ func residualMatch(p *query.Plan, attrs schema.Fields) bool {
 // class. mdat is set to now (strictly later than before); the persistent
 // reference stays. A change that would give an item the primary key of
 // another fails with ErrDuplicateItem; no match is ErrItemNotFound; add-only
-// attributes (accc, tkid, musr, ggrp) are ErrParam.
+// attributes (accc, tkid, musr, ggrp) are ErrParam. An identity update is
+// split into a certificate update and a key update.
 func (c *Client) Update(q, attrsToUpdate Dict) (err error) {
 	tr := c.db.startTrace(opUpdate, q, attrsToUpdate)
 	defer func() { tr.end(nil, err) }()
@@ -236,26 +364,37 @@ func (c *Client) Update(q, attrsToUpdate Dict) (err error) {
 		return wrapErr(opUpdate, err)
 	}
 	defer leave()
-	p, err := c.parse(query.Update, q)
+	return wrapErr(opUpdate, c.update(q, attrsToUpdate))
+}
+
+func (c *Client) update(q, attrsToUpdate Dict) error {
+	if isIdentityQuery(q) {
+		return c.updateIdentity(q, attrsToUpdate)
+	}
+	d, err := expandQueryRef(q)
 	if err != nil {
-		return wrapErr(opUpdate, err)
+		return err
+	}
+	p, err := c.parse(query.Update, d)
+	if err != nil {
+		return err
 	}
 	ch, err := query.ParseChanges(p.Class, attrsToUpdate)
 	if err != nil {
-		return wrapErr(opUpdate, err)
+		return err
 	}
 	if g, ok := ch.Fields.Get(AttrAccessGroup); ok {
 		if err := query.CheckNewGroup(c.groups, g.Str); err != nil {
-			return wrapErr(opUpdate, err)
+			return err
 		}
 	}
 	if pd, ok := ch.Fields.Get(AttrAccessible); ok {
 		if err := c.db.st.CheckProtection(pd.Str); err != nil {
-			return wrapErr(opUpdate, err)
+			return err
 		}
 	}
 	now := c.db.now()
-	return wrapErr(opUpdate, c.db.st.Update(func(tx *store.Tx) error {
+	return c.db.st.Update(func(tx *store.Tx) error {
 		var matches []*store.Record
 		if err := c.db.candidates(tx, p, func(r *store.Record) (bool, error) {
 			matches = append(matches, r)
@@ -286,7 +425,7 @@ func (c *Client) Update(q, attrsToUpdate Dict) (err error) {
 			return status.New(status.ItemNotFound, "no item matches the query")
 		}
 		return nil
-	}))
+	})
 }
 
 // applyChanges returns an item's attributes and secret with the changes
@@ -295,7 +434,7 @@ func (c *Client) Update(q, attrsToUpdate Dict) (err error) {
 func applyChanges(c *schema.Class, attrs, secret schema.Fields, ch *query.Changes, now time.Time) (schema.Fields, schema.Fields) {
 	fields := attrs.Clone()
 	for _, f := range ch.Fields {
-		fields = fields.Set(f.Attr, f.Value)
+		fields = fields.Set(c.Attr(f.Attr.Code), f.Value)
 	}
 	mdat := schema.Date(now)
 	if old, ok := attrs.Get(AttrModificationDate); ok && !mdat.Time.After(old.Time) {
@@ -304,7 +443,7 @@ func applyChanges(c *schema.Class, attrs, secret schema.Fields, ch *query.Change
 	fields = fields.Set(c.Attr(AttrModificationDate), mdat)
 	secret = secret.Clone()
 	for _, f := range ch.Secret {
-		secret = secret.Set(f.Attr, f.Value)
+		secret = secret.Set(c.Attr(f.Attr.Code), f.Value)
 	}
 	return fields, secret
 }
@@ -328,7 +467,8 @@ func (db *DB) checkCollision(tx *store.Tx, r *store.Record, fields schema.Fields
 // with ErrInteractionNotAllowed followed by a "reset" Delete destroys the
 // user's credential (see the package documentation). Nothing matching is
 // ErrItemNotFound. In the file-based flavor a Delete without m_Limit
-// removes one item.
+// removes one item. Deleting an identity deletes its certificate, and its
+// private key only when no other certificate pairs with that key.
 func (c *Client) Delete(q Dict) (err error) {
 	tr := c.db.startTrace(opDelete, q)
 	defer func() { tr.end(nil, err) }()
@@ -337,11 +477,22 @@ func (c *Client) Delete(q Dict) (err error) {
 		return wrapErr(opDelete, err)
 	}
 	defer leave()
-	p, err := c.parse(query.Delete, q)
-	if err != nil {
-		return wrapErr(opDelete, err)
+	return wrapErr(opDelete, c.del(q))
+}
+
+func (c *Client) del(q Dict) error {
+	if isIdentityQuery(q) {
+		return c.deleteIdentity(q)
 	}
-	return wrapErr(opDelete, c.db.st.Update(func(tx *store.Tx) error {
+	d, err := expandQueryRef(q)
+	if err != nil {
+		return err
+	}
+	p, err := c.parse(query.Delete, d)
+	if err != nil {
+		return err
+	}
+	return c.db.st.Update(func(tx *store.Tx) error {
 		var victims []*store.Record
 		if err := c.db.candidates(tx, p, func(r *store.Record) (bool, error) {
 			victims = append(victims, r)
@@ -358,5 +509,5 @@ func (c *Client) Delete(q Dict) (err error) {
 			}
 		}
 		return nil
-	}))
+	})
 }
