@@ -71,10 +71,7 @@ func (db *DB) Unlock(passcode []byte) (err error) {
 func (db *DB) SetPasscode(old, new []byte) (err error) {
 	tr := db.startTrace("SetPasscode")
 	defer func() { tr.end(nil, err) }()
-	cost := protect.DefaultKDFCost()
-	if db.kdfCost != nil {
-		cost = *db.kdfCost
-	}
+	cost := db.passcodeCost()
 	return wrapErr("SetPasscode", db.checkPasscode(old, func() error {
 		ch, err := db.st.Keybag().PrepareSetPasscode(db.st.Device(), old, new, cost)
 		if err != nil {
@@ -133,7 +130,7 @@ func (db *DB) checkPasscode(passcode []byte, check func() error) error {
 		return err
 	}
 	if w := a.Wait(now); w > 0 {
-		return status.New(status.AuthFailed, "%d failed passcode attempts: try again in %v", a.Failures, w.Round(time.Second))
+		return status.New(status.AuthFailed, "%s: try again in %v", attempts(a.Failures), w.Round(time.Second))
 	}
 	a.Failures++
 	a.Last = now
@@ -150,9 +147,9 @@ func (db *DB) checkPasscode(passcode []byte, check func() error) error {
 			if werr := db.wipe(); werr != nil {
 				return werr
 			}
-			return status.New(status.AuthFailed, "wrong passcode: %d failed attempts, the store has been erased", a.Failures)
+			return status.New(status.AuthFailed, "wrong passcode: %s, the store has been erased", attempts(a.Failures))
 		}
-		detail := fmt.Sprintf("wrong passcode (%d failed attempts)", a.Failures)
+		detail := fmt.Sprintf("wrong passcode (%s)", attempts(a.Failures))
 		if d := protect.Delay(a.Failures); d > 0 {
 			detail += fmt.Sprintf("; next attempt allowed in %v", d)
 		}
@@ -161,6 +158,13 @@ func (db *DB) checkPasscode(passcode []byte, check func() error) error {
 		return err
 	}
 	return db.st.SetAttempts(protect.Attempts{})
+}
+
+func attempts(n uint32) string {
+	if n == 1 {
+		return "1 failed attempt"
+	}
+	return fmt.Sprintf("%d failed attempts", n)
 }
 
 func (db *DB) wipe() error {

@@ -140,3 +140,38 @@ func decodeFields(c *schema.Class, b []byte) (schema.Fields, error) {
 	}
 	return fs, nil
 }
+
+// EncodeItem returns the plain encoding of one item for a portable backup:
+// the class code, then the attributes and the secret in the sealed-blob
+// encoding. The caller encrypts it.
+func EncodeItem(c *schema.Class, fields, secret schema.Fields) []byte {
+	out := append([]byte(nil), c.Code...)
+	attrs := encodeFields(nil, fields)
+	out = binary.AppendUvarint(out, uint64(len(attrs)))
+	out = append(out, attrs...)
+	return encodeFields(out, secret)
+}
+
+// DecodeItem reverses EncodeItem, strictly.
+func DecodeItem(b []byte) (*schema.Class, schema.Fields, schema.Fields, error) {
+	if len(b) < 4 {
+		return nil, nil, nil, ErrCorrupt
+	}
+	c := schema.Lookup(string(b[:4]))
+	if c == nil || c.IsIdentity() {
+		return nil, nil, nil, ErrCorrupt
+	}
+	l, k := binary.Uvarint(b[4:])
+	if k <= 0 || l > uint64(len(b)-4-k) {
+		return nil, nil, nil, ErrCorrupt
+	}
+	attrs, err := decodeFields(c, b[4+k:4+k+int(l)])
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	secret, err := decodeFields(c, b[4+k+int(l):])
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	return c, attrs, secret, nil
+}

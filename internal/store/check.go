@@ -1,0 +1,174 @@
+package store
+
+import (
+	"bytes"
+	"encoding/binary"
+	"fmt"
+	"os"
+
+	"go.etcd.io/bbolt"
+
+	"github.com/secitemdb/secitemdb/internal/status"
+	"github.com/secitemdb/secitemdb/schema"
+)
+
+// Problem is one thing Check found wrong.
+type Problem struct {
+	Class  string // "genp", ... or "" for the file as a whole
+	Row    uint64
+	Ref    []byte // the item's persistent reference, when its header parsed
+	Detail string
+}
+
+func (p Problem) String() string {
+	if p.Class == "" {
+		return p.Detail
+	}
+	if p.Ref != nil {
+		return fmt.Sprintf("%s item %x: %s", p.Class, p.Ref, p.Detail)
+	}
+	return fmt.Sprintf("%s row %d: %s", p.Class, p.Row, p.Detail)
+}
+
+// CheckReport is the result of Check.
+type CheckReport struct {
+	// Items counts the items that opened and authenticated, by class and
+	// protection class.
+	Items map[string]map[string]int
+	// Locked counts the items whose class key was unavailable, so only
+	// their structure was checked.
+	Locked int
+	// Problems lists every damaged, stale or inconsistent item, posting,
+	// version entry, and bbolt's own structural errors.
+	Problems []Problem
+}
+
+// Check verifies the whole store without changing it: bbolt's structural
+// check; every record parsed, its version matched against the version
+// table, its item key unwrapped and both sealed parts authenticated
+// (when its class key is available); every posting the record owns
+// present; no posting without its record; no version entry without its
+// record; the version root.
+func (db *DB) Check() (rep CheckReport, err error) {
+	defer recoverCorrupt(&err)
+	rep.Items = map[string]map[string]int{}
+	err = db.bolt.View(func(btx *bbolt.Tx) error {
+		for e := range btx.Check() {
+			rep.Problems = append(rep.Problems, Problem{Detail: "file structure: " + e.Error()})
+		}
+		if !db.rootMatches {
+			rep.Problems = append(rep.Problems, Problem{Detail: "version table: the root does not match its chunks (part of the file was rolled back)"})
+		}
+		tx := &Tx{db: db, btx: btx}
+		owned := map[string]bool{} // posting keys owned by parsed records
+		live := map[uint64]bool{}
+		for _, c := range schema.Classes() {
+			cur := btx.Bucket(classBucket(c)).Cursor()
+			for k, v := cur.First(); k != nil; k, v = cur.Next() {
+				if len(k) != 8 {
+					rep.Problems = append(rep.Problems, Problem{Class: c.Code, Detail: fmt.Sprintf("malformed row key %x", k)})
+					continue
+				}
+				row := binary.BigEndian.Uint64(k)
+				live[row] = true
+				r, perr := parseRecord(c, row, bytes.Clone(v))
+				if perr != nil {
+					rep.Problems = append(rep.Problems, Problem{Class: c.Code, Row: row, Detail: "record header does not parse"})
+					continue
+				}
+				for i := 0; i < r.nposted; i++ {
+					key := append(bytes.Clone(r.postedTags()[i*tagSize:(i+1)*tagSize]), k...)
+					owned[string(key)] = true
+					if btx.Bucket(bucketIndex).Get(key) == nil {
+						rep.Problems = append(rep.Problems, Problem{Class: c.Code, Row: row, Ref: r.PersistentRef(), Detail: "an index posting is missing"})
+					}
+				}
+				attrs, _, oerr := tx.Open(r, true)
+				switch status.Of(oerr) {
+				case status.OK:
+					pdmn, _ := attrs.Get("pdmn")
+					if rep.Items[c.Code] == nil {
+						rep.Items[c.Code] = map[string]int{}
+					}
+					rep.Items[c.Code][pdmn.Str]++
+				case status.InteractionNotAllowed:
+					rep.Locked++
+				default:
+					detail := "failed authentication"
+					if se, ok := oerr.(*status.Error); ok {
+						detail = se.Detail
+					}
+					rep.Problems = append(rep.Problems, Problem{Class: c.Code, Row: row, Ref: r.PersistentRef(), Detail: detail})
+				}
+			}
+		}
+		cur := btx.Bucket(bucketIndex).Cursor()
+		for k, _ := cur.First(); k != nil; k, _ = cur.Next() {
+			if len(k) != tagSize+8 || !owned[string(k)] {
+				rep.Problems = append(rep.Problems, Problem{Detail: fmt.Sprintf("index posting %x belongs to no item", k)})
+			}
+		}
+		vc := btx.Bucket(bucketVers).Cursor()
+		for k, v := vc.First(); k != nil; k, v = vc.Next() {
+			if len(k) != 8 || len(v) != chunkSize {
+				rep.Problems = append(rep.Problems, Problem{Detail: fmt.Sprintf("malformed version chunk %x", k)})
+				continue
+			}
+			chunk := binary.BigEndian.Uint64(k)
+			if db.badChunks[chunk] {
+				rep.Problems = append(rep.Problems, Problem{Detail: fmt.Sprintf("version chunk %d failed authentication", chunk)})
+			}
+			for slot := 0; slot < chunkRows; slot++ {
+				row := chunk*chunkRows + uint64(slot)
+				if binary.BigEndian.Uint64(v[slot*8:]) != 0 && !live[row] {
+					rep.Problems = append(rep.Problems, Problem{Detail: fmt.Sprintf("version entry for row %d, which holds no item", row)})
+				}
+			}
+		}
+		return nil
+	})
+	return rep, mapBoltError(err)
+}
+
+// Stats describe the file and what it holds, without decrypting.
+type Stats struct {
+	FileSize     int64
+	PageSize     int
+	FreePages    int
+	PendingPages int
+	// Items counts items by class and, within a class, by protection
+	// class (read from each record's key ID; "?" for a key the keybag no
+	// longer has).
+	Items map[string]map[string]int
+}
+
+// Stats returns the file's statistics.
+func (db *DB) Stats() (Stats, error) {
+	s := Stats{Items: map[string]map[string]int{}}
+	if fi, err := os.Stat(db.path); err == nil {
+		s.FileSize = fi.Size()
+	}
+	bs := db.bolt.Stats()
+	s.FreePages, s.PendingPages = bs.FreePageN, bs.PendingPageN
+	s.PageSize = db.bolt.Info().PageSize
+	err := db.bolt.View(func(btx *bbolt.Tx) error {
+		for _, c := range schema.Classes() {
+			m := map[string]int{}
+			cur := btx.Bucket(classBucket(c)).Cursor()
+			for k, v := cur.First(); k != nil; k, v = cur.Next() {
+				prot := "?"
+				if len(v) >= offKeyID+4 {
+					if cls, ok := db.kb.ClassOf(binary.BigEndian.Uint32(v[offKeyID:])); ok {
+						prot = cls.Code()
+					}
+				}
+				m[prot]++
+			}
+			if len(m) > 0 {
+				s.Items[c.Code] = m
+			}
+		}
+		return nil
+	})
+	return s, mapBoltError(err)
+}
