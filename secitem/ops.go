@@ -436,6 +436,13 @@ func applyChanges(c *schema.Class, attrs, secret schema.Fields, ch *query.Change
 	for _, f := range ch.Fields {
 		fields = fields.Set(c.Attr(f.Attr.Code), f.Value)
 	}
+	// An access control names its protection class; when pdmn moves, it
+	// moves with it, so the two never disagree.
+	if pdmn, ok := ch.Fields.Get(AttrAccessible); ok {
+		if _, has := fields.Get(AttrAccessControl); has {
+			fields = fields.Set(c.Attr(AttrAccessControl), pdmn)
+		}
+	}
 	mdat := schema.Date(now)
 	if old, ok := attrs.Get(AttrModificationDate); ok && !mdat.Time.After(old.Time) {
 		mdat = schema.Date(old.Time.Add(time.Millisecond))

@@ -58,7 +58,7 @@ type globals struct {
 }
 
 func defaultGlobals() globals {
-	return globals{flavor: "data-protection", output: "table", timeout: 500 * time.Millisecond}
+	return globals{output: "table", timeout: 500 * time.Millisecond}
 }
 
 // register defines the global flags on fs with g's current values as
@@ -66,7 +66,7 @@ func defaultGlobals() globals {
 // flag set.
 func (g *globals) register(fs *flag.FlagSet) {
 	fs.StringVar(&g.db, "db", g.db, "the store `path` (default $SECITEM_DB)")
-	fs.StringVar(&g.flavor, "flavor", g.flavor, "data-protection or file-based")
+	fs.StringVar(&g.flavor, "flavor", g.flavor, "data-protection (the default) or file-based")
 	fs.Var(&g.groups, "group", "an access group of the caller, in order (repeatable)")
 	fs.StringVar(&g.appID, "app-id", g.appID, "the caller's application identifier")
 	fs.BoolVar(&g.passStdin, "passcode-stdin", g.passStdin, "read passcodes and passwords from standard input, one per line")
@@ -192,7 +192,7 @@ func run(args []string, e *env) int {
 	if g.output != "json" && g.output != "table" {
 		return fail(e, usageErr("-o must be json or table"))
 	}
-	if g.flavor != "data-protection" && g.flavor != "file-based" {
+	if g.flavor != "" && g.flavor != "data-protection" && g.flavor != "file-based" {
 		return fail(e, usageErr("--flavor must be data-protection or file-based"))
 	}
 	if err := c.run(e, &g, pos); err != nil {

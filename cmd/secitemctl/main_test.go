@@ -417,3 +417,17 @@ func shellWords(line string) []string {
 	}
 	return out
 }
+
+func TestPitfallsCommand(t *testing.T) {
+	s := newSession(t)
+	s.run("", "pitfalls", "list")
+	s.run("", "pitfalls", "run", "match-limit-defaults")
+	s.run("", "pitfalls", "run", "9", "--flavor", "file-based")
+	s.run("", "pitfalls", "run", "no-such-pitfall")
+	s.run("", "pitfalls", "frobnicate")
+	s.golden("pitfalls")
+	out, _, code := s.run("", "pitfalls", "run", "all")
+	if code != 0 || strings.Count(out, "Lesson: ") != 14 {
+		t.Fatalf("run all: exit %d, %d lessons", code, strings.Count(out, "Lesson: "))
+	}
+}

@@ -53,7 +53,7 @@ func openStore(e *env, g *globals, mode access, needKeys bool) (*secitem.DB, err
 		ReadOnly:     mode == readOnly,
 		Entitlements: secitem.Entitlements{KeychainAccessGroups: g.groups, ApplicationIdentifier: g.appID},
 	}
-	if g.flavor == "file-based" {
+	if g.flavor == "file-based" { // "" and "data-protection" are the default
 		opts.Flavor = secitem.FileBased
 	}
 	if g.trace {
