@@ -277,3 +277,20 @@ func TestInspectRejects(t *testing.T) {
 		t.Error("ParseKey accepted an unknown type")
 	}
 }
+
+func pemBytes(b []byte) []byte {
+	blk, _ := pem.Decode(b)
+	if blk == nil {
+		return nil
+	}
+	return blk.Bytes
+}
+
+func loadKeyFile(f *testing.F, file string) crypto.Signer {
+	b, _ := os.ReadFile(file)
+	k, err := x509.ParsePKCS8PrivateKey(pemBytes(b))
+	if err != nil {
+		f.Fatal(err)
+	}
+	return k.(crypto.Signer)
+}

@@ -50,12 +50,13 @@ func (db *DB) Backup(w io.Writer, password []byte, progress func(done, total int
 	}
 	buf := bufio.NewWriter(bw)
 	seen := 0
+	var cb callback
 	err = db.st.View(func(tx *store.Tx) error {
 		for _, c := range schema.Classes() {
 			err := tx.Find(store.Query{Class: c}, func(r *store.Record) (bool, error) {
 				seen++
 				if progress != nil {
-					defer progress(seen, total)
+					defer cb.call(func() bool { progress(seen, total); return true })
 				}
 				if prot, ok := db.st.Keybag().ClassOf(r.KeyID); ok && prot.ThisDeviceOnly() {
 					return true, nil
@@ -86,6 +87,7 @@ func (db *DB) Backup(w io.Writer, password []byte, progress func(done, total int
 		}
 		return nil
 	})
+	cb.repanic()
 	if err == nil {
 		err = buf.Flush()
 	}
@@ -124,6 +126,7 @@ func (db *DB) Restore(r io.Reader, password []byte, progress func(done int)) (re
 		return res, newErr("Restore", ErrDecode, "the backup is damaged or was tampered with")
 	}
 	in := bufio.NewReader(br)
+	var cb callback
 	err = db.st.Update(func(tx *store.Tx) error {
 		res = RestoreResult{}
 		for done := 0; ; done++ {
@@ -154,11 +157,12 @@ func (db *DB) Restore(r io.Reader, password []byte, progress func(done int)) (re
 			default:
 				return err
 			}
-			if progress != nil {
-				progress(done + 1)
+			if progress != nil && !cb.call(func() bool { progress(done + 1); return true }) {
+				return status.New(status.Internal, "the progress callback panicked")
 			}
 		}
 	})
+	cb.repanic()
 	if err != nil {
 		return RestoreResult{}, wrapErr("Restore", err)
 	}

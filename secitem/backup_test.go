@@ -154,3 +154,17 @@ func hexOf(b []byte) string {
 	}
 	return string(out)
 }
+
+// A panic in a caller's callback reaches the caller; the store does not
+// mistake it for a damaged file.
+func TestCallbackPanicsPropagate(t *testing.T) {
+	db := openTest(t, nil)
+	mustAdd(t, db, genp(AttrService, "s"))
+	defer func() {
+		if r := recover(); r != "boom" {
+			t.Fatalf("recovered %v, want the callback's panic", r)
+		}
+	}()
+	db.Items(ClassGenericPassword, false, func(Dict, error) bool { panic("boom") })
+	t.Fatal("Items swallowed the panic")
+}

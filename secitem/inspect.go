@@ -32,19 +32,43 @@ func (db *DB) Items(class string, withSecret bool, fn func(item Dict, err error)
 	if withSecret {
 		plan.Return |= query.ReturnData
 	}
-	return wrapErr("Items", db.st.View(func(tx *store.Tx) error {
+	var cb callback
+	err = db.st.View(func(tx *store.Tx) error {
 		return tx.Find(store.Query{Class: c}, func(r *store.Record) (bool, error) {
 			attrs, secret, err := tx.Open(r, withSecret)
 			if err != nil {
 				d := Dict{Class: class, ValuePersistentRef: r.PersistentRef()}
-				return fn(d, &Error{Op: "Items", Status: Status(status.Of(err)), Detail: errDetail(err)}), nil
+				return cb.call(func() bool { return fn(d, &Error{Op: "Items", Status: Status(status.Of(err)), Detail: errDetail(err)}) }), nil
 			}
 			d := query.AttributeDict[Dict](plan, &query.Item{Class: class, Attrs: attrs, Secret: secret})
 			d[Class] = class
 			d[ValuePersistentRef] = r.PersistentRef()
-			return fn(d, nil), nil
+			return cb.call(func() bool { return fn(d, nil) }), nil
 		})
-	}))
+	})
+	cb.repanic()
+	return wrapErr("Items", err)
+}
+
+// callback runs a caller's function inside a store transaction. A panic
+// in it must reach the caller as a panic, not be mistaken by the store for
+// a damaged file: call stops the iteration and keeps the panic, repanic
+// raises it again once the transaction is over.
+type callback struct{ panicked any }
+
+func (c *callback) call(fn func() bool) (more bool) {
+	defer func() {
+		if p := recover(); p != nil {
+			c.panicked, more = p, false
+		}
+	}()
+	return fn()
+}
+
+func (c *callback) repanic() {
+	if c.panicked != nil {
+		panic(c.panicked)
+	}
 }
 
 func errDetail(err error) string {

@@ -50,6 +50,7 @@ type CheckReport struct {
 // present; no posting without its record; no version entry without its
 // record; the version root.
 func (db *DB) Check() (rep CheckReport, err error) {
+	defer unguard(guard())
 	defer recoverCorrupt(&err)
 	rep.Items = map[string]map[string]int{}
 	err = db.bolt.View(func(btx *bbolt.Tx) error {
@@ -143,15 +144,17 @@ type Stats struct {
 }
 
 // Stats returns the file's statistics.
-func (db *DB) Stats() (Stats, error) {
-	s := Stats{Items: map[string]map[string]int{}}
+func (db *DB) Stats() (s Stats, err error) {
+	defer unguard(guard())
+	defer recoverCorrupt(&err)
+	s = Stats{Items: map[string]map[string]int{}}
 	if fi, err := os.Stat(db.path); err == nil {
 		s.FileSize = fi.Size()
 	}
 	bs := db.bolt.Stats()
 	s.FreePages, s.PendingPages = bs.FreePageN, bs.PendingPageN
 	s.PageSize = db.bolt.Info().PageSize
-	err := db.bolt.View(func(btx *bbolt.Tx) error {
+	err = db.bolt.View(func(btx *bbolt.Tx) error {
 		for _, c := range schema.Classes() {
 			m := map[string]int{}
 			cur := btx.Bucket(classBucket(c)).Cursor()

@@ -122,8 +122,11 @@ func open(path string, opts Options) (*DB, error) {
 	} else if err != nil {
 		return nil, ioError("failed to open store", err)
 	}
+	if err := checkFile(path); err != nil {
+		return nil, err
+	}
 	bo := &bbolt.Options{Timeout: timeout, ReadOnly: opts.ReadOnly}
-	bdb, err := bbolt.Open(path, 0o600, bo)
+	bdb, err := openBolt(path, bo)
 	if err != nil {
 		if errors.Is(err, berrors.ErrTimeout) {
 			return nil, status.New(status.NotAvailable, "the store %s is in use by another process (lock not acquired within %v)", path, timeout)
@@ -138,7 +141,15 @@ func open(path string, opts Options) (*DB, error) {
 	return db, nil
 }
 
+// openBolt opens the file with faults turned into errors.
+func openBolt(path string, bo *bbolt.Options) (bdb *bbolt.DB, err error) {
+	defer unguard(guard())
+	defer recoverCorrupt(&err)
+	return bbolt.Open(path, 0o600, bo)
+}
+
 func (db *DB) load() (err error) {
+	defer unguard(guard())
 	defer recoverCorrupt(&err)
 	return db.bolt.View(func(btx *bbolt.Tx) error {
 		meta := btx.Bucket(bucketMeta)
@@ -272,6 +283,7 @@ type Tx struct {
 
 // View runs fn in a read-only transaction.
 func (db *DB) View(fn func(*Tx) error) (err error) {
+	defer unguard(guard())
 	defer recoverCorrupt(&err)
 	err = db.bolt.View(func(btx *bbolt.Tx) error {
 		return fn(&Tx{db: db, btx: btx})
@@ -294,6 +306,7 @@ func (db *DB) Update(fn func(*Tx) error) (err error) {
 	if failed != nil {
 		return status.New(status.IO, "an earlier write failed (%v); close and reopen the store", failed)
 	}
+	defer unguard(guard())
 	defer recoverCorrupt(&err)
 	fnErr := false
 	err = db.bolt.Update(func(btx *bbolt.Tx) error {

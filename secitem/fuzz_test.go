@@ -1,0 +1,101 @@
+package secitem_test
+
+import (
+	"bytes"
+	"encoding/binary"
+	"flag"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/secitemdb/secitemdb/internal/fuzzcorpus"
+	"github.com/secitemdb/secitemdb/protect"
+	. "github.com/secitemdb/secitemdb/secitem"
+)
+
+var writeCorpus = flag.Bool("write-corpus", false, "rewrite the fuzz seed corpora and the base store")
+
+// The base store of FuzzOpenCorrupt: testdata/corrupt/base.keychain, with
+// its device secret, holding these items (svce -> secret).
+var corruptItems = map[string]string{"alpha": "secret-alpha", "beta": "secret-beta", "gamma": "secret-gamma"}
+
+func corruptDevice() protect.Device {
+	return protect.NewStaticDevice(bytes.Repeat([]byte{0x77}, protect.SecretSize))
+}
+
+func writeBaseStore(f *testing.F) {
+	dir := filepath.Join("testdata", "corrupt")
+	os.MkdirAll(dir, 0o755)
+	path := filepath.Join(dir, "base.keychain")
+	os.Remove(path)
+	db, err := Open(path, &Options{Device: corruptDevice()})
+	if err != nil {
+		f.Fatal(err)
+	}
+	for svce, secret := range corruptItems {
+		if _, err := db.Add(Dict{Class: ClassGenericPassword, AttrService: svce, ValueData: []byte(secret)}); err != nil {
+			f.Fatal(err)
+		}
+	}
+	db.Add(Dict{Class: ClassInternetPassword, AttrServer: "example.com", ValueData: []byte("secret-inet")})
+	db.Close()
+}
+
+// FuzzOpenCorrupt patches bytes of a small valid store (each patch: a
+// 2-byte offset and a byte to XOR in; a leading 0xFF truncates instead)
+// and opens and scans it. Nothing may panic, and an item that reads back
+// must read back exactly: damage is an error, never wrong plaintext.
+func FuzzOpenCorrupt(f *testing.F) {
+	if *writeCorpus {
+		writeBaseStore(f)
+		fuzzcorpus.Write(".", "FuzzOpenCorrupt",
+			[]any{[]byte{}}, []any{[]byte{0x00, 0x10, 0xff}}, []any{[]byte{0x30, 0x00, 0x01, 0x40, 0x00, 0x80}},
+			[]any{[]byte{0xff, 0x20, 0x00}}, []any{[]byte{0x60, 0x10, 0x55, 0x70, 0x20, 0xaa}})
+	}
+	fuzzcorpus.Require(f, "FuzzOpenCorrupt")
+	base, err := os.ReadFile(filepath.Join("testdata", "corrupt", "base.keychain"))
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Fuzz(func(t *testing.T, patches []byte) {
+		b := bytes.Clone(base)
+		if len(patches) >= 3 && patches[0] == 0xff {
+			b = b[:int(binary.BigEndian.Uint16(patches[1:3]))%len(b)]
+			patches = patches[3:]
+		}
+		for i := 0; i+3 <= len(patches) && len(b) > 0; i += 3 {
+			b[int(binary.BigEndian.Uint16(patches[i:]))%len(b)] ^= patches[i+2]
+		}
+		path := filepath.Join(t.TempDir(), "k.db")
+		os.WriteFile(path, b, 0o600)
+		db, err := Open(path, &Options{Device: corruptDevice(), Timeout: 1})
+		if err != nil {
+			return
+		}
+		defer db.Close()
+		for _, class := range []string{ClassGenericPassword, ClassInternetPassword, ClassCertificate, ClassKey} {
+			db.Items(class, true, func(item Dict, err error) bool {
+				if err != nil {
+					return true
+				}
+				svce, _ := item[AttrService].(string)
+				want, known := corruptItems[svce]
+				if class == ClassInternetPassword {
+					want, known = "secret-inet", true
+				}
+				if !known || string(item[ValueData].([]byte)) != want {
+					t.Fatalf("a damaged store returned wrong plaintext for %s %q", class, svce)
+				}
+				return true
+			})
+		}
+		db.Check()
+		all := db.Client(Entitlements{KeychainAccessGroups: []string{"*"}})
+		for svce, want := range corruptItems {
+			r, err := all.CopyMatching(Dict{Class: ClassGenericPassword, AttrService: svce, ReturnData: true})
+			if err == nil && string(r.([]byte)) != want {
+				t.Fatalf("CopyMatching of %q returned wrong plaintext", svce)
+			}
+		}
+	})
+}
