@@ -24,30 +24,53 @@ func Parse(op Op, flavor Flavor, dict map[string]any) (*Plan, error) {
 	if err := p.resolveClass(dict); err != nil {
 		return nil, err
 	}
-	keys := make([]string, 0, len(dict))
-	for k := range dict {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
 	other := 0
-	for _, k := range keys {
+	for k := range dict {
+		if len(k) != 4 && k != KeyClass {
+			other++
+		}
+	}
+	if other > maxQueryKeys {
+		return nil, status.New(status.Param, "more than %d keys that are not attributes", maxQueryKeys)
+	}
+	// Keys in map order: the common case has no error. When one key is
+	// bad, parse again in sorted order, so the error reported for a
+	// dictionary with several bad keys does not depend on map order.
+	for k, v := range dict {
 		if k == KeyClass {
 			continue
 		}
-		if len(k) != 4 {
-			other++
-			if other > maxQueryKeys {
-				return nil, status.New(status.Param, "more than %d keys that are not attributes", maxQueryKeys)
-			}
-		}
-		if err := p.key(k, dict[k]); err != nil {
-			return nil, err
+		if err := p.key(k, v); err != nil {
+			return nil, firstError(op, flavor, dict)
 		}
 	}
 	if err := p.finish(); err != nil {
 		return nil, err
 	}
 	return p, nil
+}
+
+// firstError parses dict again with its keys sorted and returns the first
+// key's error.
+func firstError(op Op, flavor Flavor, dict map[string]any) error {
+	p := &Plan{Op: op, Flavor: flavor}
+	if err := p.resolveClass(dict); err != nil {
+		return err
+	}
+	keys := make([]string, 0, len(dict))
+	for k := range dict {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		if k == KeyClass {
+			continue
+		}
+		if err := p.key(k, dict[k]); err != nil {
+			return err
+		}
+	}
+	return status.New(status.Internal, "a dictionary error did not reproduce")
 }
 
 func (p *Plan) resolveClass(dict map[string]any) error {

@@ -158,13 +158,3 @@ type Plan struct {
 	// shims), for the trace.
 	Ignored []string
 }
-
-// Filters returns the explicit and implicit equality filters together.
-func (p *Plan) Filters() schema.Fields {
-	if len(p.Implicit) == 0 {
-		return p.Fields
-	}
-	out := make(schema.Fields, 0, len(p.Fields)+len(p.Implicit))
-	out = append(out, p.Fields...)
-	return append(out, p.Implicit...)
-}

@@ -77,9 +77,11 @@ func shapeOne[D ~map[string]any](p *Plan, it *Item) any {
 	return d
 }
 
+// dataOf returns the item's v_Data. The engine decoded it into a slice of
+// its own, so it is handed out without another copy.
 func dataOf(it *Item) []byte {
-	if v, ok := it.Secret.Get(KeyValueData); ok {
-		return append([]byte{}, v.Data...)
+	if v, ok := it.Secret.Get(KeyValueData); ok && v.Data != nil {
+		return v.Data
 	}
 	return []byte{}
 }

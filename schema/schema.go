@@ -138,8 +138,13 @@ type Class struct {
 
 	byCode     map[string]*Attr
 	primaryKey []*Attr
+	lookupKey  []*Attr
 	parts      []*Class // idnt: cert then keys
 }
+
+// sharedKey are the primary-key attributes every class shares; the rest of
+// a class's primary key is its lookup key.
+var sharedKey = map[string]bool{"agrp": true, "sync": true, "vwht": true, "tkid": true, "musr": true, "ggrp": true}
 
 // Attr returns the class's attribute with the given code, or nil. For the
 // identity class it looks in the certificate schema first, then in the key
@@ -159,6 +164,12 @@ func (c *Class) Attr(code string) *Attr {
 // PrimaryKey returns the attributes of the uniqueness constraint, in
 // schema order.
 func (c *Class) PrimaryKey() []*Attr { return c.primaryKey }
+
+// LookupKey returns the class's own primary-key attributes (for genp acct
+// and svce), without those every class shares (agrp, sync, vwht, tkid,
+// musr, ggrp): what a caller names to find one item. The store keeps one
+// posting per item for its lookup key.
+func (c *Class) LookupKey() []*Attr { return c.lookupKey }
 
 // IsIdentity reports whether c is the virtual identity class.
 func (c *Class) IsIdentity() bool { return len(c.parts) > 0 }
@@ -196,6 +207,9 @@ func newClass(code, name string, rows ...[]Attr) *Class {
 			c.byCode[a.Code] = &a
 			if a.Has(PrimaryKey) {
 				c.primaryKey = append(c.primaryKey, &a)
+				if !sharedKey[a.Code] {
+					c.lookupKey = append(c.lookupKey, &a)
+				}
 			}
 		}
 	}

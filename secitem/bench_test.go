@@ -3,6 +3,7 @@ package secitem_test
 import (
 	"fmt"
 	mrand "math/rand/v2"
+	"sync/atomic"
 	"testing"
 
 	. "github.com/secitemdb/secitemdb/secitem"
@@ -99,4 +100,25 @@ func BenchmarkCopyMatchingWithPasscode(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+}
+
+// BenchmarkAddConcurrent64 adds from 64 goroutines at once, each Add
+// durable; concurrent Adds share commits (group commit). Compare with
+// internal/store's BenchmarkLimitBatch64 (bbolt's own Batch).
+func BenchmarkAddConcurrent64(b *testing.B) {
+	db := benchStore(b, 10_000)
+	secret := make([]byte, 256)
+	var next atomic.Int64
+	b.SetParallelism(32) // 32 × GOMAXPROCS(2) = 64 goroutines
+	b.ReportAllocs()
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			i := next.Add(1)
+			if _, err := db.Add(genp(AttrService, "bench-concurrent", AttrAccount, fmt.Sprint(i), ValueData, secret)); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
 }

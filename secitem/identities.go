@@ -67,11 +67,17 @@ func identityQueries(p *query.Plan) (certQ, keyQ store.Query) {
 // in certificate then key creation order.
 func (c *Client) searchIdentities(tx *store.Tx, p *query.Plan) ([]query.Item, error) {
 	certQ, keyQ := identityQueries(p)
-	certSecret := wantsSecret(p)
-	keySecret := p.Return.Has(query.ReturnData) || p.Return.Has(query.ReturnRef)
+	certParts := store.PartAttrs
+	if wantsSecret(p) {
+		certParts |= store.PartSecret
+	}
+	keyParts := store.PartAttrs
+	if p.Return.Has(query.ReturnData) || p.Return.Has(query.ReturnRef) {
+		keyParts |= store.PartSecret
+	}
 	var out []query.Item
 	visit := func(cr *store.Record) (bool, error) {
-		cattrs, csecret, ok, err := c.db.read(tx, cr, certSecret)
+		cattrs, csecret, ok, err := c.db.read(tx, cr, certParts)
 		if !ok {
 			return err == nil, err
 		}
@@ -84,7 +90,7 @@ func (c *Client) searchIdentities(tx *store.Tx, p *query.Plan) ([]query.Item, er
 			if !tx.Matches(keyQ, kr) {
 				return true, nil
 			}
-			kattrs, ksecret, ok, err := c.db.read(tx, kr, keySecret)
+			kattrs, ksecret, ok, err := c.db.read(tx, kr, keyParts)
 			if !ok {
 				return err == nil, err
 			}
@@ -205,7 +211,7 @@ func (c *Client) addIdentity(d Dict, id *identity.Identity) (any, error) {
 		}
 	}
 	var item query.Item
-	err = c.db.st.Update(func(tx *store.Tx) error {
+	err = c.db.st.Write(func(tx *store.Tx) error {
 		ci, certErr := c.db.insert(tx, certPlan.Class, certPlan.Fields, certPlan.Secret)
 		certDup := status.Of(certErr) == status.DuplicateItem
 		if certErr != nil && !certDup {
@@ -272,7 +278,7 @@ func (c *Client) deleteIdentity(q Dict) error {
 		return err
 	}
 	certQ, keyQ := identityQueries(p)
-	return c.db.st.Update(func(tx *store.Tx) error {
+	return c.db.st.Write(func(tx *store.Tx) error {
 		var certs []*store.Record
 		collect := func(r *store.Record) (bool, error) {
 			certs = append(certs, r)

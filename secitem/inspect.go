@@ -124,6 +124,10 @@ type Stats struct {
 	// Items counts items by class, then by protection class (read without
 	// decrypting).
 	Items map[string]map[string]int
+	// RecordBytes is the size of the stored records alone: what the file
+	// would hold without bbolt's pages, the keyed index and the version
+	// table.
+	RecordBytes int64
 	// Groups counts readable items by access group; Unreadable counts the
 	// items whose class key was unavailable (or that failed
 	// authentication), whose group cannot be known.
@@ -137,7 +141,7 @@ func (db *DB) Stats() (Stats, error) {
 	if err != nil {
 		return Stats{}, wrapErr("Stats", err)
 	}
-	out := Stats{FileSize: st.FileSize, PageSize: st.PageSize, FreePages: st.FreePages, PendingPages: st.PendingPages, Items: st.Items, Groups: map[string]int{}}
+	out := Stats{FileSize: st.FileSize, PageSize: st.PageSize, FreePages: st.FreePages, PendingPages: st.PendingPages, Items: st.Items, RecordBytes: st.RecordBytes, Groups: map[string]int{}}
 	for _, c := range schema.Classes() {
 		err := db.Items(c.Code, false, func(item Dict, err error) bool {
 			if err != nil {

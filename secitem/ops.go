@@ -77,10 +77,16 @@ func (c *Client) add(attrs Dict) (any, error) {
 	if err := p.ApplyAddDefaults(c.db.now()); err != nil {
 		return nil, err
 	}
+	// Seal outside the transaction, so concurrent adds encrypt in
+	// parallel and share only the commit.
+	sealed, err := c.db.st.Prepare(p.Class, p.Fields, p.Secret)
+	if err != nil {
+		return nil, err
+	}
 	var item query.Item
-	err = c.db.st.Update(func(tx *store.Tx) error {
+	err = c.db.st.Write(func(tx *store.Tx) error {
 		var err error
-		item, err = c.db.insert(tx, p.Class, p.Fields, p.Secret)
+		item, err = c.db.insertSealed(tx, sealed, p.Secret)
 		return err
 	})
 	if err != nil {
@@ -100,25 +106,41 @@ func refOrObject(given, built any) any {
 	return built
 }
 
-// insert stores a new item unless its primary key is taken by a live item;
-// a tombstone or a damaged item holding the key is replaced, and the new
-// item takes over its row and persistent reference.
+// insert stores a new item inside a transaction unless its primary key is
+// taken by a live item; a tombstone or a damaged item holding the key is
+// replaced, and the new item takes over its row and persistent reference.
 func (db *DB) insert(tx *store.Tx, c *schema.Class, fields, secret schema.Fields) (query.Item, error) {
-	pdmn, _ := fields.Get(AttrAccessible)
-	if err := tx.CanWrite(pdmn.Str); err != nil {
+	if err := tx.CanWrite(mustPdmn(fields)); err != nil {
 		return query.Item{}, err
 	}
-	old, err := tx.ByPrimaryKey(c, fields)
+	sealed, err := db.st.Prepare(c, fields, secret)
+	if err != nil {
+		return query.Item{}, err
+	}
+	return db.insertSealed(tx, sealed, secret)
+}
+
+func mustPdmn(fields schema.Fields) string {
+	v, _ := fields.Get(AttrAccessible)
+	return v.Str
+}
+
+// insertSealed stores a prepared item unless its primary key is taken by
+// a live item; a tombstone or damaged item holding the key is replaced
+// (resealed at its row).
+func (db *DB) insertSealed(tx *store.Tx, s *store.Sealed, secret schema.Fields) (query.Item, error) {
+	c := s.Class
+	old, err := tx.ByPrimaryKey(c, s.Fields)
 	if err != nil {
 		return query.Item{}, err
 	}
 	var rec *store.Record
-	var stored schema.Fields
+	stored := s.Fields
 	switch {
 	case old == nil:
-		rec, stored, err = tx.Insert(c, fields, secret)
+		rec, err = tx.InsertSealed(s)
 	case replaceable(tx, old):
-		rec, stored, err = tx.Rewrite(old, fields, secret)
+		rec, stored, err = tx.Rewrite(old, s.Fields, secret)
 	default:
 		return query.Item{}, status.New(status.DuplicateItem, "an item of class %q with the same primary key (%s) already exists", c.Code, pkNames(c))
 	}
@@ -205,8 +227,8 @@ func (c *Client) copyMatching(q Dict) (any, []string, error) {
 // read opens a candidate for a search: ok is false for an item to skip
 // (one that fails authentication, or, in the file-based flavor, one whose
 // class key is unavailable); a locked item is ErrInteractionNotAllowed.
-func (db *DB) read(tx *store.Tx, r *store.Record, withSecret bool) (attrs, secret schema.Fields, ok bool, err error) {
-	attrs, secret, err = tx.Open(r, withSecret)
+func (db *DB) read(tx *store.Tx, r *store.Record, parts store.Parts) (attrs, secret schema.Fields, ok bool, err error) {
+	attrs, secret, err = tx.Read(r, parts)
 	switch status.Of(err) {
 	case status.OK:
 		return attrs, secret, true, nil
@@ -223,10 +245,10 @@ func (db *DB) read(tx *store.Tx, r *store.Record, withSecret bool) (attrs, secre
 // search returns the items a search plan finds, decrypted as far as the
 // return keys need, up to the plan's limit.
 func (c *Client) search(tx *store.Tx, p *query.Plan) ([]query.Item, error) {
-	withSecret := wantsSecret(p)
+	parts := partsFor(p)
 	var out []query.Item
 	err := c.db.candidates(tx, p, func(r *store.Record) (bool, error) {
-		attrs, secret, ok, err := c.db.read(tx, r, withSecret)
+		attrs, secret, ok, err := c.db.read(tx, r, parts)
 		if !ok {
 			return err == nil, err
 		}
@@ -246,10 +268,31 @@ func (c *Client) search(tx *store.Tx, p *query.Plan) ([]query.Item, error) {
 	return out, err
 }
 
+// partsFor says which sealed parts a search must decrypt: the secret for
+// r_Data, r_Ref (objects are rebuilt from their data) and certificate
+// match keys; the attributes for everything else. A lone r_Data reads the
+// secret only, so the common "get the password" query costs one
+// decryption.
+func partsFor(p *query.Plan) store.Parts {
+	var parts store.Parts
+	if wantsSecret(p) {
+		parts |= store.PartSecret
+	}
+	attrsOnlyForData := p.Return == query.ReturnData && p.Match.Host == nil && !certMatchKeys(p)
+	if !attrsOnlyForData {
+		parts |= store.PartAttrs
+	}
+	return parts
+}
+
+func certMatchKeys(p *query.Plan) bool {
+	return p.Match.Issuers != nil || p.Match.ValidOnDate != nil || p.Match.Email != nil
+}
+
 // candidates calls fn for every item matching the plan's class, filters
 // and access groups, decided from tags alone, in creation order.
 func (db *DB) candidates(tx *store.Tx, p *query.Plan, fn func(*store.Record) (bool, error)) error {
-	q := store.Query{Class: p.Class, Filters: p.Filters(), Groups: p.Groups}
+	q := store.Query{Class: p.Class, Filters: p.Fields, Implicit: p.Implicit, Groups: p.Groups}
 	if p.PersistentRef == nil {
 		return tx.Find(q, fn)
 	}
@@ -394,7 +437,7 @@ func (c *Client) update(q, attrsToUpdate Dict) error {
 		}
 	}
 	now := c.db.now()
-	return c.db.st.Update(func(tx *store.Tx) error {
+	return c.db.st.Write(func(tx *store.Tx) error {
 		var matches []*store.Record
 		if err := c.db.candidates(tx, p, func(r *store.Record) (bool, error) {
 			matches = append(matches, r)
@@ -499,7 +542,7 @@ func (c *Client) del(q Dict) error {
 	if err != nil {
 		return err
 	}
-	return c.db.st.Update(func(tx *store.Tx) error {
+	return c.db.st.Write(func(tx *store.Tx) error {
 		var victims []*store.Record
 		if err := c.db.candidates(tx, p, func(r *store.Record) (bool, error) {
 			victims = append(victims, r)

@@ -320,3 +320,38 @@ func TestConcurrentAddAndRead(t *testing.T) {
 		t.Fatalf("%d items, want %d", n, workers*perWorker)
 	}
 }
+
+// Concurrent adds share commits; a member whose add fails (a duplicate)
+// gets exactly the result it would have had alone, and the others commit.
+func TestGroupCommitResults(t *testing.T) {
+	db := openTest(t, nil)
+	const n = 64
+	var wg sync.WaitGroup
+	results := make([]error, n)
+	for i := 0; i < n; i++ {
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			acct := fmt.Sprint(i / 2) // pairs collide
+			_, results[i] = db.Add(genp(AttrService, "group", AttrAccount, acct, ValueData, []byte(acct)))
+		}(i)
+	}
+	wg.Wait()
+	ok, dup := 0, 0
+	for _, err := range results {
+		switch StatusOf(err) {
+		case 0:
+			ok++
+		case ErrDuplicateItem:
+			dup++
+		default:
+			t.Fatalf("unexpected %v", err)
+		}
+	}
+	if ok != n/2 || dup != n/2 {
+		t.Fatalf("%d added, %d duplicates; want %d each", ok, dup, n/2)
+	}
+	if c := count(t, db, genp(AttrService, "group")); c != n/2 {
+		t.Fatalf("%d items stored", c)
+	}
+}

@@ -141,6 +141,10 @@ type Stats struct {
 	// class (read from each record's key ID; "?" for a key the keybag no
 	// longer has).
 	Items map[string]map[string]int
+	// RecordBytes is the total size of the stored records (headers, tags,
+	// wrapped keys, sealed attributes and secrets), without bbolt's
+	// overhead, the index or the version table.
+	RecordBytes int64
 }
 
 // Stats returns the file's statistics.
@@ -159,6 +163,7 @@ func (db *DB) Stats() (s Stats, err error) {
 			m := map[string]int{}
 			cur := btx.Bucket(classBucket(c)).Cursor()
 			for k, v := cur.First(); k != nil; k, v = cur.Next() {
+				s.RecordBytes += int64(len(v))
 				prot := "?"
 				if len(v) >= offKeyID+4 {
 					if cls, ok := db.kb.ClassOf(binary.BigEndian.Uint32(v[offKeyID:])); ok {

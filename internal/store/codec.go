@@ -65,6 +65,18 @@ func encodeFields(dst []byte, fs schema.Fields) []byte {
 	return dst
 }
 
+// uvarintLen is the length of the minimal uvarint encoding of v; the
+// decoder rejects longer (non-canonical) encodings so that a round trip is
+// byte-identical.
+func uvarintLen(v uint64) int {
+	n := 1
+	for v >= 0x80 {
+		v >>= 7
+		n++
+	}
+	return n
+}
+
 // decodeFields parses a plaintext made by encodeFields for class c. Byte
 // slices in the result are copies.
 func decodeFields(c *schema.Class, b []byte) (schema.Fields, error) {
@@ -95,7 +107,7 @@ func decodeFields(c *schema.Class, b []byte) (schema.Fields, error) {
 		t := schema.Type(b[i])
 		i++
 		l, k := binary.Uvarint(b[i:])
-		if k <= 0 || l > maxFieldSize || uint64(len(b)-i-k) < l {
+		if k <= 0 || k != uvarintLen(l) || l > maxFieldSize || uint64(len(b)-i-k) < l {
 			return nil, ErrCorrupt
 		}
 		i += k
@@ -162,7 +174,7 @@ func DecodeItem(b []byte) (*schema.Class, schema.Fields, schema.Fields, error) {
 		return nil, nil, nil, ErrCorrupt
 	}
 	l, k := binary.Uvarint(b[4:])
-	if k <= 0 || l > uint64(len(b)-4-k) {
+	if k <= 0 || k != uvarintLen(l) || l > uint64(len(b)-4-k) {
 		return nil, nil, nil, ErrCorrupt
 	}
 	attrs, err := decodeFields(c, b[4+k:4+k+int(l)])

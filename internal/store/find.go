@@ -4,17 +4,53 @@ import (
 	"bytes"
 	"encoding/binary"
 	"errors"
+	"slices"
 
 	"github.com/secitemdb/secitemdb/internal/status"
 	"github.com/secitemdb/secitemdb/protect"
 	"github.com/secitemdb/secitemdb/schema"
 )
 
-// Tag returns the keyed tag of one attribute value of class c.
+// own returns bytes read from bbolt in a form that may be kept for the rest
+// of the transaction: in a read-only transaction the mapped bytes
+// themselves (they stay valid until it ends, and nothing in secitemdb keeps
+// a record past its transaction), in a read-write one a copy (a write can
+// remap the file).
+func (tx *Tx) own(b []byte) []byte {
+	if tx.writable {
+		return bytes.Clone(b)
+	}
+	return b
+}
+
+// Tag returns the keyed tag of one attribute value of class c. Tags of the
+// few values every query filters on (the implicit sync, tomb and musr
+// filters and the callers' access groups) are cached; other values are
+// computed each time (caching arbitrary query values would let callers grow
+// the cache without bound).
 func (db *DB) Tag(c *schema.Class, f schema.Field) protect.Tag {
 	var buf [64]byte
-	return db.ix.Tag(c.Code, f.Attr.Code, f.Value.Canonical(buf[:0]))
+	can := f.Value.Canonical(buf[:0])
+	if !cachedTag[f.Attr.Code] {
+		return db.ix.Tag(c.Code, f.Attr.Code, can)
+	}
+	key := tagKey{class: c.Code, code: f.Attr.Code, value: string(can)}
+	if t, ok := db.tags.Load(key); ok {
+		return t.(protect.Tag)
+	}
+	t := db.ix.Tag(c.Code, f.Attr.Code, can)
+	if db.tagCount.Add(1) <= maxCachedTags {
+		db.tags.Store(key, t)
+	}
+	return t
 }
+
+// cachedTag lists the attributes whose tags Tag caches.
+var cachedTag = map[string]bool{"sync": true, "tomb": true, "musr": true, "agrp": true}
+
+const maxCachedTags = 4096
+
+type tagKey struct{ class, code, value string }
 
 // groupTags returns the tags of agrp = g for each group.
 func (db *DB) groupTags(c *schema.Class, groups []string) []protect.Tag {
@@ -26,12 +62,14 @@ func (db *DB) groupTags(c *schema.Class, groups []string) []protect.Tag {
 	return out
 }
 
-// Query is what Find matches: equality filters, all of which must hold,
-// and an access-group list, one of which must hold (nil means any group).
+// Query is what Find matches: equality filters (the caller's and the
+// implicit ones), all of which must hold, and an access-group list, one of
+// which must hold (nil means any group).
 type Query struct {
-	Class   *schema.Class
-	Filters schema.Fields
-	Groups  []string
+	Class    *schema.Class
+	Filters  schema.Fields
+	Implicit schema.Fields
+	Groups   []string
 }
 
 // Find calls fn for every item of q.Class that satisfies q, in row
@@ -46,7 +84,7 @@ func (tx *Tx) Find(q Query, fn func(*Record) (bool, error)) error {
 		if raw == nil {
 			return true, nil // a posting without its record: skip
 		}
-		r, err := parseRecord(c, row, bytes.Clone(raw))
+		r, err := parseRecord(c, row, tx.own(raw))
 		if err != nil {
 			// A damaged header cannot be matched; the device skips
 			// undecodable rows, and Check reports them.
@@ -92,18 +130,38 @@ func (m *matcher) match(r *Record) bool {
 	return m.groups == nil || hasAny(r, m.groups)
 }
 
-// compile computes q's tags, and the posting prefixes of its indexed
-// filters.
+// compile computes q's tags and the posting prefixes to drive the search:
+// the lookup-key posting when the filters pin the whole lookup key (then
+// those filters need no tags of their own: the posting implies them),
+// otherwise the postings of every indexed filter.
 func (tx *Tx) compile(q Query) (m matcher, prefixes [][]byte) {
-	m.tags = make([]protect.Tag, len(q.Filters))
-	for i, f := range q.Filters {
-		m.tags[i] = tx.db.Tag(q.Class, f)
-		if f.Attr.Has(schema.Indexed) {
-			prefixes = append(prefixes, append([]byte(nil), m.tags[i][:]...))
+	c := q.Class
+	pinned := len(c.LookupKey()) > 0
+	for _, a := range c.LookupKey() {
+		if _, ok := q.Filters.Get(a.Code); !ok {
+			pinned = false
+			break
+		}
+	}
+	m.tags = make([]protect.Tag, 0, len(q.Filters)+len(q.Implicit))
+	if pinned {
+		lk := tx.db.lookupTag(c, q.Filters)
+		prefixes = append(prefixes, lk[:])
+	}
+	for _, fs := range []schema.Fields{q.Filters, q.Implicit} {
+		for _, f := range fs {
+			if pinned && slices.Contains(c.LookupKey(), f.Attr) {
+				continue
+			}
+			t := tx.db.Tag(c, f)
+			m.tags = append(m.tags, t)
+			if !pinned && f.Attr.Has(schema.Indexed) {
+				prefixes = append(prefixes, t[:])
+			}
 		}
 	}
 	if q.Groups != nil {
-		m.groups = tx.db.groupTags(q.Class, q.Groups)
+		m.groups = tx.db.groupTags(c, q.Groups)
 	}
 	return m, prefixes
 }
@@ -180,7 +238,7 @@ func (tx *Tx) ByRef(c *schema.Class, id [16]byte) (*Record, error) {
 	if raw == nil {
 		return nil, nil
 	}
-	r, err := parseRecord(c, row, bytes.Clone(raw))
+	r, err := parseRecord(c, row, tx.own(raw))
 	if err != nil {
 		return nil, nil
 	}
@@ -193,12 +251,24 @@ func (tx *Tx) ByRef(c *schema.Class, id [16]byte) (*Record, error) {
 // ByPrimaryKey returns the item of class c whose primary key equals that
 // of fields (missing attributes count as their defaults), or nil.
 // Tombstones are returned too: the caller decides whether to replace one.
+// Candidates come from the lookup-key posting; the shared primary-key
+// attributes (agrp, sync, ...) are checked against their tags.
 func (tx *Tx) ByPrimaryKey(c *schema.Class, fields schema.Fields) (*Record, error) {
-	pk := tx.db.pkTag(c, fields)
+	lk := tx.db.lookupTag(c, fields)
+	var shared []protect.Tag
+	for _, a := range c.PrimaryKey() {
+		if slices.Contains(c.LookupKey(), a) {
+			continue
+		}
+		v, ok := fields.Get(a.Code)
+		if !ok {
+			v, _ = a.Default()
+		}
+		shared = append(shared, tx.db.Tag(c, schema.Field{Attr: a, Value: v}))
+	}
 	cur := tx.btx.Bucket(bucketIndex).Cursor()
-	k, _ := cur.Seek(pk[:])
 	items := tx.btx.Bucket(classBucket(c))
-	for ; k != nil && bytes.HasPrefix(k, pk[:]); k, _ = cur.Next() {
+	for k, _ := cur.Seek(lk[:]); k != nil && bytes.HasPrefix(k, lk[:]); k, _ = cur.Next() {
 		if len(k) != tagSize+8 {
 			continue
 		}
@@ -207,30 +277,40 @@ func (tx *Tx) ByPrimaryKey(c *schema.Class, fields schema.Fields) (*Record, erro
 		if raw == nil {
 			continue
 		}
-		r, err := parseRecord(c, row, bytes.Clone(raw))
+		r, err := parseRecord(c, row, tx.own(raw))
 		if err != nil {
 			// A damaged item holding this key: the device replaces
 			// corrupt rows on conflict, so report it as such.
 			return &Record{Class: c, Row: row, raw: bytes.Clone(raw)}, nil
 		}
-		return r, nil
+		same := true
+		for _, t := range shared {
+			same = same && r.HasTag(t)
+		}
+		if same {
+			return r, nil
+		}
 	}
 	return nil, nil
 }
 
-// pkTag is the tag of a whole primary key.
-func (db *DB) pkTag(c *schema.Class, fields schema.Fields) protect.Tag {
-	var buf []byte
-	for _, a := range c.PrimaryKey() {
+// lookupTag is the tag of an item's lookup key (see schema's LookupKey):
+// its class's own primary-key values, missing ones as their defaults.
+func (db *DB) lookupTag(c *schema.Class, fields schema.Fields) protect.Tag {
+	var arr [256]byte
+	buf := arr[:0]
+	for _, a := range c.LookupKey() {
 		v, ok := fields.Get(a.Code)
 		if !ok {
 			v, _ = a.Default()
 		}
-		can := v.Canonical(nil)
-		buf = binary.AppendUvarint(buf, uint64(len(can)))
-		buf = append(buf, can...)
+		n := len(buf)
+		buf = append(buf, 0, 0, 0) // room for the length
+		buf = v.Canonical(buf)
+		l := len(buf) - n - 3
+		buf[n], buf[n+1], buf[n+2] = byte(l>>16), byte(l>>8), byte(l)
 	}
-	return db.ix.Tag(c.Code, "!pk", buf)
+	return db.ix.Tag(c.Code, "!lookup", buf)
 }
 
 // JoinTag is the tag shared by a certificate's pkhh and a key's klbl of
@@ -257,13 +337,33 @@ func (tx *Tx) Paired(c *schema.Class, value []byte, fn func(*Record) (bool, erro
 	})
 }
 
+// Parts says which sealed parts of a record to decrypt.
+type Parts uint8
+
+// The parts.
+const (
+	PartAttrs  Parts = 1 << iota // the attributes
+	PartSecret                   // v_Data and the other secrets
+)
+
 // Open decrypts a record's attributes, and its secret when withSecret is
-// set. It fails with InteractionNotAllowed (-25308) when the record's class
-// key is not in memory and Decode (-26275) when any check fails: the
-// version table says the record is stale, a sealed part does not
-// authenticate, or the decrypted pdmn disagrees with the key that wrapped
-// the item.
+// set. See Read.
 func (tx *Tx) Open(r *Record, withSecret bool) (attrs, secret schema.Fields, err error) {
+	parts := PartAttrs
+	if withSecret {
+		parts |= PartSecret
+	}
+	return tx.Read(r, parts)
+}
+
+// Read decrypts the parts of a record asked for. It fails with
+// InteractionNotAllowed (-25308) when the record's class key is not in
+// memory and Decode (-26275) when any check fails: the version table says
+// the record is stale, a sealed part does not authenticate, or the
+// decrypted pdmn disagrees with the key that wrapped the item. Every part
+// is bound to the header (key ID, version, tags), so reading only the
+// secret still authenticates the item's identity and tags.
+func (tx *Tx) Read(r *Record, parts Parts) (attrs, secret schema.Fields, err error) {
 	if r.raw == nil || r.hdrLen == 0 {
 		return nil, nil, status.New(status.Decode, "item %d is damaged", r.Row)
 	}
@@ -280,31 +380,33 @@ func (tx *Tx) Open(r *Record, withSecret bool) (attrs, secret schema.Fields, err
 		return nil, nil, status.New(status.Decode, "item %d failed authentication", r.Row)
 	}
 	defer key.Wipe()
-	a = aad(buf[:0], partAttrs, &tx.db.storeID, r.Class.Code, r.Row, r.header())
-	pt, err := protect.OpenBlob(nil, &key, a, r.sealedAttrs())
-	if err != nil {
-		return nil, nil, status.New(status.Decode, "item %d failed authentication", r.Row)
+	var pt []byte
+	if parts&PartAttrs != 0 {
+		a = aad(buf[:0], partAttrs, &tx.db.storeID, r.Class.Code, r.Row, r.header())
+		pt, err = protect.OpenBlob(nil, &key, a, r.sealedAttrs())
+		if err != nil {
+			return nil, nil, status.New(status.Decode, "item %d failed authentication", r.Row)
+		}
+		attrs, err = decodeFields(r.Class, pt)
+		if err != nil {
+			return nil, nil, status.New(status.Decode, "item %d attributes do not decode", r.Row)
+		}
+		cls, ok := tx.db.kb.ClassOf(r.KeyID)
+		if pdmn, _ := attrs.Get("pdmn"); !ok || pdmn.Str != cls.Code() {
+			return nil, nil, status.New(status.Decode, "item %d protection class does not match its key", r.Row)
+		}
 	}
-	attrs, err = decodeFields(r.Class, pt)
-	if err != nil {
-		return nil, nil, status.New(status.Decode, "item %d attributes do not decode", r.Row)
-	}
-	cls, ok := tx.db.kb.ClassOf(r.KeyID)
-	if pdmn, _ := attrs.Get("pdmn"); !ok || pdmn.Str != cls.Code() {
-		return nil, nil, status.New(status.Decode, "item %d protection class does not match its key", r.Row)
-	}
-	if !withSecret {
-		return attrs, nil, nil
-	}
-	a = aad(buf[:0], partSecret, &tx.db.storeID, r.Class.Code, r.Row, r.header())
-	pt, err = protect.OpenBlob(pt[:0], &key, a, r.sealedSecret())
-	if err != nil {
-		return nil, nil, status.New(status.Decode, "item %d secret failed authentication", r.Row)
-	}
-	secret, err = decodeFields(r.Class, pt)
-	clear(pt)
-	if err != nil {
-		return nil, nil, status.New(status.Decode, "item %d secret does not decode", r.Row)
+	if parts&PartSecret != 0 {
+		a = aad(buf[:0], partSecret, &tx.db.storeID, r.Class.Code, r.Row, r.header())
+		pt, err = protect.OpenBlob(pt[:0], &key, a, r.sealedSecret())
+		if err != nil {
+			return nil, nil, status.New(status.Decode, "item %d secret failed authentication", r.Row)
+		}
+		secret, err = decodeFields(r.Class, pt)
+		clear(pt)
+		if err != nil {
+			return nil, nil, status.New(status.Decode, "item %d secret does not decode", r.Row)
+		}
 	}
 	return attrs, secret, nil
 }

@@ -19,6 +19,7 @@ import (
 	"fmt"
 	mrand "math/rand/v2"
 	"path/filepath"
+	"sync/atomic"
 	"testing"
 
 	"go.etcd.io/bbolt"
@@ -121,4 +122,30 @@ func BenchmarkLimitDurablePut(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+}
+
+// BenchmarkLimitBatch64 writes the same sealed records from 64 goroutines
+// through bbolt's Batch (MaxBatchSize 64, as performance.md measured):
+// the group-commit reference for secitem's BenchmarkAddConcurrent64.
+func BenchmarkLimitBatch64(b *testing.B) {
+	m := newLimitModel(b, 10_000)
+	m.db.MaxBatchSize = 64
+	var next atomic.Uint64
+	next.Store(uint64(m.n))
+	b.SetParallelism(32)
+	b.ReportAllocs()
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			k := next.Add(1)
+			rec := m.record()
+			if err := m.db.Batch(func(tx *bbolt.Tx) error {
+				m.mac()
+				return tx.Bucket([]byte("items")).Put(key(k), rec)
+			}); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
 }

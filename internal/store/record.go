@@ -75,7 +75,7 @@ func parseRecord(c *schema.Class, row uint64, raw []byte) (*Record, error) {
 	}
 	off := r.hdrLen + protect.WrappedItemKeySize
 	l, k := binary.Uvarint(raw[off:])
-	if k <= 0 || l > uint64(len(raw)-off-k) {
+	if k <= 0 || k != uvarintLen(l) || l > uint64(len(raw)-off-k) {
 		return nil, ErrCorrupt
 	}
 	r.attrOff = off + k

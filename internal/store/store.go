@@ -22,6 +22,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -70,6 +71,12 @@ type DB struct {
 	rootMatches bool            // the version root matched at Open
 	failed      error           // set after a write failed in a way that leaves the handle unsafe
 	mu          sync.Mutex
+
+	tags     sync.Map // tagKey -> protect.Tag, see Tag
+	tagCount atomic.Int64
+
+	group committer     // group commit, see Write
+	rows  atomic.Uint64 // the last row number handed out, see Prepare
 }
 
 var (
@@ -185,6 +192,7 @@ func (db *DB) load() (err error) {
 		db.kb = kb
 		db.ix = kb.Indexer()
 		db.badChunks, db.rootMatches = verifyVersions(btx, db.ix)
+		db.rows.Store(meta.Sequence())
 		return nil
 	})
 }
@@ -279,6 +287,7 @@ type Tx struct {
 	db       *DB
 	btx      *bbolt.Tx
 	writable bool
+	dirty    map[uint64][]byte // version chunks changed by this transaction
 }
 
 // View runs fn in a read-only transaction.
@@ -310,7 +319,11 @@ func (db *DB) Update(fn func(*Tx) error) (err error) {
 	defer recoverCorrupt(&err)
 	fnErr := false
 	err = db.bolt.Update(func(btx *bbolt.Tx) error {
-		err := fn(&Tx{db: db, btx: btx, writable: true})
+		tx := &Tx{db: db, btx: btx, writable: true}
+		err := fn(tx)
+		if err == nil {
+			err = tx.flushVersions()
+		}
 		fnErr = err != nil
 		return err
 	})

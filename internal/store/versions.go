@@ -43,10 +43,15 @@ func rootTerm(ix *protect.Indexer, key, mac []byte) [protect.MACSize]byte {
 	return ix.MAC([]byte("vroot"), key, mac)
 }
 
-// currentVersion returns the version the table holds for row.
+// currentVersion returns the version the table holds for row, as this
+// transaction sees it.
 func (tx *Tx) currentVersion(row uint64) uint64 {
 	key, slot := chunkOf(row)
-	if tx.db.badChunks[binary.BigEndian.Uint64(key)] {
+	n := binary.BigEndian.Uint64(key)
+	if c, ok := tx.dirty[n]; ok {
+		return binary.BigEndian.Uint64(c[slot*8:])
+	}
+	if tx.db.badChunks[n] {
 		return 0
 	}
 	v := tx.btx.Bucket(bucketVers).Get(key)
@@ -57,31 +62,54 @@ func (tx *Tx) currentVersion(row uint64) uint64 {
 }
 
 // setVersion records row's current version (0 when the row is deleted).
+// Chunks are changed in memory and written, with their MACs and the root,
+// once per transaction by flushVersions: a group commit of many items in
+// one chunk computes the chunk's MAC once.
 func (tx *Tx) setVersion(row, version uint64) error {
-	b := tx.btx.Bucket(bucketVers)
 	key, slot := chunkOf(row)
-	chunk := make([]byte, chunkSize)
-	old := b.Get(key)
-	hadOld := len(old) == chunkSize
-	if hadOld {
-		copy(chunk, old)
+	n := binary.BigEndian.Uint64(key)
+	c, ok := tx.dirty[n]
+	if !ok {
+		c = make([]byte, chunkRows*8)
+		if old := tx.btx.Bucket(bucketVers).Get(key); len(old) == chunkSize {
+			copy(c, old)
+		}
+		if tx.dirty == nil {
+			tx.dirty = map[uint64][]byte{}
+		}
+		tx.dirty[n] = c
 	}
-	binary.BigEndian.PutUint64(chunk[slot*8:], version)
-	mac := chunkMAC(tx.db.ix, key, chunk[:chunkRows*8])
-	copy(chunk[chunkRows*8:], mac[:])
+	binary.BigEndian.PutUint64(c[slot*8:], version)
+	return nil
+}
 
+// flushVersions writes the chunks this transaction changed, with their new
+// MACs, and updates the root: each chunk's old term leaves the XOR and its
+// new term enters it.
+func (tx *Tx) flushVersions() error {
+	if len(tx.dirty) == 0 {
+		return nil
+	}
+	b := tx.btx.Bucket(bucketVers)
 	meta := tx.btx.Bucket(bucketMeta)
 	root := make([]byte, protect.MACSize)
 	copy(root, meta.Get(keyVRoot))
-	if hadOld {
-		t := rootTerm(tx.db.ix, key, old[chunkRows*8:])
+	ix := tx.db.ix
+	for n, versions := range tx.dirty {
+		key := binary.BigEndian.AppendUint64(nil, n)
+		if old := b.Get(key); len(old) == chunkSize {
+			t := rootTerm(ix, key, old[chunkRows*8:])
+			xorInto(root, t[:])
+		}
+		mac := chunkMAC(ix, key, versions)
+		t := rootTerm(ix, key, mac[:])
 		xorInto(root, t[:])
+		chunk := append(append(make([]byte, 0, chunkSize), versions...), mac[:]...)
+		if err := b.Put(key, chunk); err != nil {
+			return err
+		}
 	}
-	t := rootTerm(tx.db.ix, key, mac[:])
-	xorInto(root, t[:])
-	if err := b.Put(key, chunk); err != nil {
-		return err
-	}
+	tx.dirty = nil
 	return meta.Put(keyVRoot, root)
 }
 

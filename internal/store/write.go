@@ -13,25 +13,60 @@ import (
 	"github.com/secitemdb/secitemdb/schema"
 )
 
-// Insert stores a new item of class c and returns its record and the
-// attributes as stored (with sha1). fields must
-// hold pdmn; secret holds v_Data and other secret attributes. The item's
-// sha1 attribute is computed here. It fails with InteractionNotAllowed when
-// the class key is not in memory and NotAvailable for akpu without a
-// passcode. Uniqueness is the caller's business (ByPrimaryKey).
-func (tx *Tx) Insert(c *schema.Class, fields, secret schema.Fields) (*Record, schema.Fields, error) {
-	if !tx.writable {
-		return nil, nil, status.New(status.ReadOnly, "the store is open read-only")
-	}
-	row, err := tx.btx.Bucket(bucketMeta).NextSequence()
-	if err != nil {
-		return nil, nil, err
-	}
+// Sealed is an item encrypted and ready to be stored at its row.
+type Sealed struct {
+	Class  *schema.Class
+	Row    uint64
+	Fields schema.Fields // the attributes as stored (with sha1)
+
+	rec     []byte
+	posted  []protect.Tag
+	version uint64
+}
+
+// Prepare seals a new item of class c at a fresh row, outside any
+// transaction, so the work (tags, a fresh item key, two seals) runs in the
+// caller's goroutine and concurrent callers share only the commit. fields
+// must hold pdmn; secret holds v_Data and the other secrets; sha1 is
+// computed here. It fails with InteractionNotAllowed when the class key is
+// not in memory and NotAvailable for akpu without a passcode. Rows are
+// never reused: one prepared but never stored is simply skipped.
+func (db *DB) Prepare(c *schema.Class, fields, secret schema.Fields) (*Sealed, error) {
+	row := db.rows.Add(1)
 	var rnd [8]byte
 	if _, err := rand.Read(rnd[:]); err != nil {
 		panic("store: crypto/rand failed: " + err.Error())
 	}
-	return tx.write(c, row, tx.db.ix.RefID(row, rnd), 1, fields, secret)
+	return db.seal(c, row, db.ix.RefID(row, rnd), 1, fields, secret)
+}
+
+// InsertSealed stores an item made by Prepare. Uniqueness is the caller's
+// business (ByPrimaryKey).
+func (tx *Tx) InsertSealed(s *Sealed) (*Record, error) {
+	if !tx.writable {
+		return nil, status.New(status.ReadOnly, "the store is open read-only")
+	}
+	meta := tx.btx.Bucket(bucketMeta)
+	if meta.Sequence() < s.Row {
+		if err := meta.SetSequence(s.Row); err != nil {
+			return nil, err
+		}
+	}
+	return tx.put(s)
+}
+
+// Insert is Prepare followed by InsertSealed, for callers that do not
+// share commits.
+func (tx *Tx) Insert(c *schema.Class, fields, secret schema.Fields) (*Record, schema.Fields, error) {
+	if !tx.writable {
+		return nil, nil, status.New(status.ReadOnly, "the store is open read-only")
+	}
+	s, err := tx.db.Prepare(c, fields, secret)
+	if err != nil {
+		return nil, nil, err
+	}
+	r, err := tx.InsertSealed(s)
+	return r, s.Fields, err
 }
 
 // Rewrite replaces an item's contents in place: same row, same item ID
@@ -45,7 +80,12 @@ func (tx *Tx) Rewrite(old *Record, fields, secret schema.Fields) (*Record, schem
 	if err := tx.removePostings(old); err != nil {
 		return nil, nil, err
 	}
-	return tx.write(old.Class, old.Row, old.RefID, old.Version+1, fields, secret)
+	s, err := tx.db.seal(old.Class, old.Row, old.RefID, old.Version+1, fields, secret)
+	if err != nil {
+		return nil, nil, err
+	}
+	r, err := tx.put(s)
+	return r, s.Fields, err
 }
 
 // Delete removes an item: its record, its postings and its version. It
@@ -132,12 +172,14 @@ func (db *DB) keyID(pdmn string) (uint32, error) {
 	return keyID, nil
 }
 
-func (tx *Tx) write(c *schema.Class, row uint64, refID [16]byte, version uint64, fields, secret schema.Fields) (*Record, schema.Fields, error) {
-	db := tx.db
+// seal builds an item's record: header, tags, a fresh item key wrapped by
+// its class key, the sealed attributes and secret. It touches no
+// transaction.
+func (db *DB) seal(c *schema.Class, row uint64, refID [16]byte, version uint64, fields, secret schema.Fields) (*Sealed, error) {
 	pdmn, _ := fields.Get("pdmn")
 	keyID, err := db.keyID(pdmn.Str)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	fields = fields.Set(c.Attr("sha1"), schema.Data(contentHash(fields, secret)))
 
@@ -164,7 +206,7 @@ func (tx *Tx) write(c *schema.Class, row uint64, refID [16]byte, version uint64,
 	a := aad(abuf[:0], partKey, &db.storeID, c.Code, row, hdr)
 	rec, err = db.kb.WrapItemKey(rec, keyID, &key, a)
 	if err != nil {
-		return nil, nil, status.New(status.InteractionNotAllowed, "the %s class key is not available in this lock state", pdmn.Str)
+		return nil, status.New(status.InteractionNotAllowed, "the %s class key is not available in this lock state", pdmn.Str)
 	}
 	pt := encodeFields(nil, fields)
 	sealedAttrs := protect.SealBlob(nil, &key, aad(abuf[:0], partAttrs, &db.storeID, c.Code, row, hdr), pt)
@@ -173,30 +215,33 @@ func (tx *Tx) write(c *schema.Class, row uint64, refID [16]byte, version uint64,
 	pt = encodeFields(pt[:0], secret)
 	rec = protect.SealBlob(rec, &key, aad(abuf[:0], partSecret, &db.storeID, c.Code, row, hdr), pt)
 	clear(pt)
+	return &Sealed{Class: c, Row: row, Fields: fields, rec: rec, posted: posted, version: version}, nil
+}
 
-	if err := tx.btx.Bucket(classBucket(c)).Put(rowKey(row), rec); err != nil {
-		return nil, nil, err
+// put stores a sealed item: its record, its postings, its version.
+func (tx *Tx) put(s *Sealed) (*Record, error) {
+	if err := tx.btx.Bucket(classBucket(s.Class)).Put(rowKey(s.Row), s.rec); err != nil {
+		return nil, err
 	}
 	idx := tx.btx.Bucket(bucketIndex)
 	pk := make([]byte, tagSize+8)
-	for _, t := range posted {
+	for _, t := range s.posted {
 		copy(pk, t[:])
-		binary.BigEndian.PutUint64(pk[tagSize:], row)
+		binary.BigEndian.PutUint64(pk[tagSize:], s.Row)
 		if err := idx.Put(pk, nil); err != nil {
-			return nil, nil, err
+			return nil, err
 		}
 	}
-	if err := tx.setVersion(row, version); err != nil {
-		return nil, nil, err
+	if err := tx.setVersion(s.Row, s.version); err != nil {
+		return nil, err
 	}
-	r, err := parseRecord(c, row, rec)
-	return r, fields, err
+	return parseRecord(s.Class, s.Row, s.rec)
 }
 
-// postedTags returns the postings an item owns: its primary key, its
+// postedTags returns the postings an item owns: its lookup key, its
 // indexed attributes and, for pkhh/klbl, the identity join tag.
 func (db *DB) postedTags(c *schema.Class, fields schema.Fields) []protect.Tag {
-	out := []protect.Tag{db.pkTag(c, fields)}
+	out := []protect.Tag{db.lookupTag(c, fields)}
 	for _, f := range fields {
 		if f.Attr.Has(schema.Indexed) {
 			out = append(out, db.Tag(c, f))

@@ -1,0 +1,168 @@
+package main
+
+import (
+	"fmt"
+	"image/color"
+	"strings"
+	"time"
+
+	"gonum.org/v1/plot"
+	"gonum.org/v1/plot/plotter"
+	"gonum.org/v1/plot/plotutil"
+	"gonum.org/v1/plot/vg"
+)
+
+type row struct {
+	Name   string    `json:"name"`
+	Group  string    `json:"group"`
+	Median float64   `json:"medianNs"`
+	Min    float64   `json:"minNs"`
+	Max    float64   `json:"maxNs"`
+	Allocs int64     `json:"allocsPerOp"`
+	Bytes  int64     `json:"bytesPerOp"`
+	Rounds []float64 `json:"roundsNs"`
+}
+
+type goal struct {
+	Goal   string  `json:"goal"`
+	Target string  `json:"target"`
+	Value  float64 `json:"value"`
+	Shown  string  `json:"shown"`
+	Pass   bool    `json:"pass"`
+}
+
+type report struct {
+	Environment string       `json:"environment"`
+	Items       int          `json:"items"`
+	Rounds      int          `json:"rounds"`
+	Duration    string       `json:"duration"`
+	Rows        []row        `json:"rows"`
+	Extras      extras       `json:"extras"`
+	Scaling     []scalePoint `json:"scaling,omitempty"`
+	Goals       []goal       `json:"goals"`
+}
+
+func buildReport(env string, benches []*bench, e extras, scaling []scalePoint, d time.Duration) report {
+	r := report{Environment: env, Items: *items, Rounds: *rounds, Duration: d.Round(time.Second).String(), Extras: e, Scaling: scaling}
+	by := map[string]float64{}
+	for _, b := range benches {
+		lo, hi := b.spread()
+		r.Rows = append(r.Rows, row{Name: b.Name, Group: b.Group, Median: b.median(), Min: lo, Max: hi, Allocs: b.Allocs, Bytes: b.Bytes, Rounds: b.Samples})
+		by[b.Name] = b.median()
+	}
+	ratio := func(a, b string) float64 { return by[a] / by[b] }
+	add := func(g, target string, v float64, shown string, pass bool) {
+		r.Goals = append(r.Goals, goal{Goal: g, Target: target, Value: v, Shown: shown, Pass: pass})
+	}
+	v := ratio("read/secitemdb", "read/limit model")
+	add("CopyMatching by primary key vs the limit model", "≤ 1.5×", v, fmt.Sprintf("%.2f×", v), v <= 1.5)
+	v = ratio("write/secitemdb", "write/limit model")
+	add("durable Add vs the limit model's durable put", "≤ 1.2×", v, fmt.Sprintf("%.2f×", v), v <= 1.2)
+	v = ratio("write64/bbolt Batch", "write64/secitemdb")
+	add("64 concurrent Adds vs bbolt Batch (throughput)", "≥ 0.7×", v, fmt.Sprintf("%.2f×", v), v >= 0.7)
+	v = ratio("read/keyring file", "read/secitemdb")
+	add("reads vs 99designs/keyring file backend", "≥ 300× faster", v, fmt.Sprintf("%.0f× faster", v), v >= 300)
+	v = ratio("read/SQLite WAL", "read/secitemdb")
+	add("reads vs SQLite (WAL) select by primary key", "≥ 3× faster", v, fmt.Sprintf("%.2f× faster", v), v >= 3)
+	add("unlock (default passcode cost)", "100-300 ms", e.UnlockMs, fmt.Sprintf("%.0f ms (%s)", e.UnlockMs, e.KDF), e.UnlockMs >= 100 && e.UnlockMs <= 300)
+	v = float64(e.FileSize) / float64(e.RecordBytes)
+	add(fmt.Sprintf("file size vs raw sealed records at %d items", *items), "≤ 2×", v, fmt.Sprintf("%.2f× (%.1f MiB / %.1f MiB)", v, float64(e.FileSize)/(1<<20), float64(e.RecordBytes)/(1<<20)), v <= 2)
+	if len(scaling) > 1 {
+		v = scaling[len(scaling)-1].Secitem / scaling[0].Secitem
+		add(fmt.Sprintf("read by primary key, %d items vs %d", scaling[len(scaling)-1].Items, scaling[0].Items), "flat (≤ 2×)", v, fmt.Sprintf("%.2f×", v), v <= 2)
+	}
+	return r
+}
+
+func us(ns float64) string {
+	switch {
+	case ns >= 1e6:
+		return fmt.Sprintf("%.2f ms", ns/1e6)
+	case ns >= 1e3:
+		return fmt.Sprintf("%.2f µs", ns/1e3)
+	}
+	return fmt.Sprintf("%.0f ns", ns)
+}
+
+func (r report) markdown() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "- Machine: %s\n- Stores of %d items, 256-byte secrets; %d interleaved rounds; run took %s\n\n", r.Environment, r.Items, r.Rounds, r.Duration)
+	fmt.Fprintf(&b, "| operation | median | range of rounds | allocs/op |\n|---|---|---|---|\n")
+	for _, x := range r.Rows {
+		fmt.Fprintf(&b, "| %s | %s | %s – %s | %d |\n", x.Name, us(x.Median), us(x.Min), us(x.Max), x.Allocs)
+	}
+	fmt.Fprintf(&b, "\n| goal | target | measured | |\n|---|---|---|---|\n")
+	for _, g := range r.Goals {
+		verdict := "pass"
+		if !g.Pass {
+			verdict = "falls short"
+		}
+		fmt.Fprintf(&b, "| %s | %s | %s | %s |\n", g.Goal, g.Target, g.Shown, verdict)
+	}
+	e := r.Extras
+	fmt.Fprintf(&b, "\nm_LimitAll with 100 matches among %d items: by an indexed attribute %s (%d B allocated), by one without postings (a scan) %s (%d B allocated); the 100 results hold %d B of values.\n",
+		r.Items, us(e.IndexedAllNs), e.IndexedAllBytes, us(e.ScanAllNs), e.ScanAllBytes, e.ResultBytes)
+	if len(r.Scaling) > 0 {
+		fmt.Fprintf(&b, "\n| items | secitemdb read | limit model read |\n|---|---|---|\n")
+		for _, p := range r.Scaling {
+			fmt.Fprintf(&b, "| %d | %s | %s |\n", p.Items, us(p.Secitem), us(p.Limit))
+		}
+	}
+	return b.String()
+}
+
+// plotLatency draws the median of every operation as a point with the
+// range of rounds as an error bar, on a log scale.
+func plotLatency(path string, benches []*bench) error {
+	p := plot.New()
+	p.Title.Text = "secitemdb beside the limit model and its peers (median and range of rounds)"
+	p.Y.Label.Text = "µs per operation (log scale)"
+	p.Y.Scale = plot.LogScale{}
+	p.Y.Tick.Marker = plot.LogTicks{Prec: -1}
+	pts := make(plotter.XYs, len(benches))
+	errs := make(plotter.YErrors, len(benches))
+	names := make([]string, len(benches))
+	for i, b := range benches {
+		lo, hi := b.spread()
+		m := b.median()
+		pts[i] = plotter.XY{X: float64(i), Y: m / 1e3}
+		errs[i].Low, errs[i].High = (m-lo)/1e3, (hi-m)/1e3
+		names[i] = strings.ReplaceAll(b.Name, "/", "\n")
+	}
+	sc, err := plotter.NewScatter(pts)
+	if err != nil {
+		return err
+	}
+	sc.GlyphStyle.Radius = vg.Points(4)
+	sc.GlyphStyle.Color = color.RGBA{R: 60, G: 110, B: 180, A: 255}
+	eb, err := plotter.NewYErrorBars(struct {
+		plotter.XYer
+		plotter.YErrorer
+	}{pts, errs})
+	if err != nil {
+		return err
+	}
+	p.Add(sc, eb, plotter.NewGrid())
+	p.NominalX(names...)
+	return p.Save(16*vg.Inch, 6*vg.Inch, path)
+}
+
+// plotScaling draws read latency against store size.
+func plotScaling(path string, pts []scalePoint) error {
+	p := plot.New()
+	p.Title.Text = "read by primary key as the store grows"
+	p.X.Label.Text = "items"
+	p.Y.Label.Text = "µs per read (median)"
+	p.X.Scale = plot.LogScale{}
+	p.X.Tick.Marker = plot.LogTicks{Prec: -1}
+	var a, b plotter.XYs
+	for _, x := range pts {
+		a = append(a, plotter.XY{X: float64(x.Items), Y: x.Secitem / 1e3})
+		b = append(b, plotter.XY{X: float64(x.Items), Y: x.Limit / 1e3})
+	}
+	if err := plotutil.AddLinePoints(p, "secitemdb CopyMatching", a, "limit model", b); err != nil {
+		return err
+	}
+	p.Y.Min = 0
+	return p.Save(8*vg.Inch, 5*vg.Inch, path)
+}

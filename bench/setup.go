@@ -1,0 +1,331 @@
+package main
+
+import (
+	"bytes"
+	"crypto/aes"
+	"crypto/cipher"
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"database/sql"
+	"encoding/binary"
+	"fmt"
+	mrand "math/rand/v2"
+	"os"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/99designs/keyring"
+	"go.etcd.io/bbolt"
+	"golang.org/x/crypto/chacha20poly1305"
+	_ "modernc.org/sqlite"
+
+	"github.com/secitemdb/secitemdb/protect"
+	"github.com/secitemdb/secitemdb/secitem"
+)
+
+const secretSize = 256
+
+// ---- the limit model ---------------------------------------------------
+
+// limitModel is performance.md's physical limit: a bbolt file of sealed
+// records; a read is View + Get + one HMAC-SHA256 index probe + one
+// AES-256-GCM unwrap of the item key under a cached class key + one
+// XChaCha20-Poly1305 open; a durable write is the same sealing and one Put
+// in one fsync'd transaction.
+type limitModel struct {
+	db    *bbolt.DB
+	class cipher.AEAD
+	mac   func()
+	n     int
+	next  atomic.Uint64
+}
+
+func newLimit(path string, n int) *limitModel {
+	db, err := bbolt.Open(path, 0o600, nil)
+	must(err)
+	var ck [32]byte
+	rand.Read(ck[:])
+	blk, _ := aes.NewCipher(ck[:])
+	class, _ := cipher.NewGCM(blk)
+	h := hmac.New(sha256.New, ck[:])
+	var mu sync.Mutex
+	m := &limitModel{db: db, class: class, n: n, mac: func() { mu.Lock(); h.Reset(); h.Write(ck[:]); h.Sum(nil); mu.Unlock() }}
+	m.next.Store(uint64(n))
+	for start := 0; start < n; start += 10_000 {
+		must(db.Update(func(tx *bbolt.Tx) error {
+			b, _ := tx.CreateBucketIfNotExists([]byte("items"))
+			for i := start; i < min(start+10_000, n); i++ {
+				if err := b.Put(key(uint64(i)), m.record()); err != nil {
+					return err
+				}
+			}
+			return nil
+		}))
+	}
+	return m
+}
+
+func key(i uint64) []byte { return binary.BigEndian.AppendUint64(nil, i) }
+
+func (m *limitModel) record() []byte {
+	var ik [32]byte
+	rand.Read(ik[:])
+	nonce := make([]byte, 12)
+	rand.Read(nonce)
+	rec := m.class.Seal(nonce, nonce, ik[:], nil)
+	x, _ := chacha20poly1305.NewX(ik[:])
+	xn := make([]byte, 24)
+	rand.Read(xn)
+	return x.Seal(append(rec, xn...), xn, make([]byte, secretSize), nil)
+}
+
+func (m *limitModel) read(b *testing.B) {
+	for i := 0; i < b.N; i++ {
+		k := key(mrand.Uint64N(uint64(m.n)))
+		err := m.db.View(func(tx *bbolt.Tx) error {
+			v := tx.Bucket([]byte("items")).Get(k)
+			m.mac()
+			var ik [32]byte
+			if _, err := m.class.Open(ik[:0], v[:12], v[12:60], nil); err != nil {
+				return err
+			}
+			x, _ := chacha20poly1305.NewX(ik[:])
+			_, err := x.Open(nil, v[60:84], v[84:], nil)
+			return err
+		})
+		if err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func (m *limitModel) put(b *testing.B) {
+	for i := 0; i < b.N; i++ {
+		k := key(m.next.Add(1))
+		rec := m.record()
+		if err := m.db.Update(func(tx *bbolt.Tx) error {
+			m.mac()
+			return tx.Bucket([]byte("items")).Put(k, rec)
+		}); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func (m *limitModel) batch64(b *testing.B) {
+	m.db.MaxBatchSize = 64
+	b.SetParallelism((64 + 1) / 2)
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			k := key(m.next.Add(1))
+			rec := m.record()
+			if err := m.db.Batch(func(tx *bbolt.Tx) error {
+				m.mac()
+				return tx.Bucket([]byte("items")).Put(k, rec)
+			}); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+}
+
+// ---- secitemdb -----------------------------------------------------------
+
+type secitemStore struct {
+	db   *secitem.DB
+	n    int
+	next atomic.Int64
+}
+
+func genp(svce, acct string, secret []byte) secitem.Dict {
+	return secitem.Dict{secitem.Class: secitem.ClassGenericPassword, secitem.AttrService: svce, secitem.AttrAccount: acct, secitem.ValueData: secret}
+}
+
+// openSecitem opens a store holding n generic passwords (service
+// "bench", accounts "user-<i>", 256-byte secrets), loaded by 64 concurrent
+// durable Adds.
+func openSecitem(path string, n int) *secitemStore {
+	db, err := secitem.Open(path, &secitem.Options{Device: protect.NewStaticDevice(bytes.Repeat([]byte{1}, 32))})
+	must(err)
+	s := &secitemStore{db: db, n: n}
+	secret := make([]byte, secretSize)
+	var wg sync.WaitGroup
+	var i atomic.Int64
+	for w := 0; w < 64; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				k := i.Add(1) - 1
+				if k >= int64(n) {
+					return
+				}
+				if _, err := db.Add(genp("bench", fmt.Sprintf("user-%d", k), secret)); err != nil {
+					panic(err)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	return s
+}
+
+func (s *secitemStore) read(b *testing.B) {
+	q := make([]secitem.Dict, 1024)
+	for i := range q {
+		q[i] = secitem.Dict{secitem.Class: secitem.ClassGenericPassword, secitem.AttrService: "bench",
+			secitem.AttrAccount: fmt.Sprintf("user-%d", mrand.IntN(s.n)), secitem.ReturnData: true}
+	}
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if _, err := s.db.CopyMatching(q[i%len(q)]); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func (s *secitemStore) add(b *testing.B) {
+	secret := make([]byte, secretSize)
+	for i := 0; i < b.N; i++ {
+		if _, err := s.db.Add(genp("bench-add", fmt.Sprint(s.next.Add(1)), secret)); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func (s *secitemStore) add64(b *testing.B) {
+	secret := make([]byte, secretSize)
+	b.SetParallelism((64 + 1) / 2)
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			if _, err := s.db.Add(genp("bench-add64", fmt.Sprint(s.next.Add(1)), secret)); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+}
+
+// ---- SQLite --------------------------------------------------------------
+
+type sqliteStore struct {
+	db   *sql.DB
+	n    int
+	next atomic.Int64
+}
+
+func openSQLite(path string, n int) *sqliteStore {
+	db, err := sql.Open("sqlite", path+"?_pragma=journal_mode(WAL)&_pragma=synchronous(FULL)")
+	must(err)
+	db.SetMaxOpenConns(1)
+	_, err = db.Exec(`CREATE TABLE items (id TEXT PRIMARY KEY, secret BLOB) WITHOUT ROWID`)
+	must(err)
+	tx, _ := db.Begin()
+	st, _ := tx.Prepare(`INSERT INTO items VALUES (?, ?)`)
+	secret := make([]byte, secretSize)
+	for i := 0; i < n; i++ {
+		_, err := st.Exec(fmt.Sprintf("user-%d", i), secret)
+		must(err)
+	}
+	must(tx.Commit())
+	return &sqliteStore{db: db, n: n}
+}
+
+func (s *sqliteStore) read(b *testing.B) {
+	st, err := s.db.Prepare(`SELECT secret FROM items WHERE id = ?`)
+	must(err)
+	defer st.Close()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		var out []byte
+		if err := st.QueryRow(fmt.Sprintf("user-%d", mrand.IntN(s.n))).Scan(&out); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func (s *sqliteStore) insert(b *testing.B) {
+	st, err := s.db.Prepare(`INSERT INTO items VALUES (?, ?)`)
+	must(err)
+	defer st.Close()
+	secret := make([]byte, secretSize)
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if _, err := st.Exec(fmt.Sprintf("new-%d", s.next.Add(1)), secret); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// ---- 99designs/keyring, file backend ------------------------------------
+
+type keyringStore struct {
+	kr   keyring.Keyring
+	n    int
+	next atomic.Int64
+}
+
+// The file backend encrypts every item with its own PBKDF2-derived key
+// (JWE), so its cost per item does not depend on the number of items: 200
+// are enough.
+func openKeyring(dir string) *keyringStore {
+	kr, err := keyring.Open(keyring.Config{
+		AllowedBackends:  []keyring.BackendType{keyring.FileBackend},
+		FileDir:          dir,
+		FilePasswordFunc: keyring.FixedStringPrompt("benchmark password"),
+	})
+	must(err)
+	s := &keyringStore{kr: kr, n: 200}
+	secret := make([]byte, secretSize)
+	for i := 0; i < s.n; i++ {
+		must(kr.Set(keyring.Item{Key: fmt.Sprintf("user-%d", i), Data: secret}))
+	}
+	return s
+}
+
+func (s *keyringStore) read(b *testing.B) {
+	for i := 0; i < b.N; i++ {
+		if _, err := s.kr.Get(fmt.Sprintf("user-%d", mrand.IntN(s.n))); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func (s *keyringStore) set(b *testing.B) {
+	secret := make([]byte, secretSize)
+	for i := 0; i < b.N; i++ {
+		if err := s.kr.Set(keyring.Item{Key: fmt.Sprintf("new-%d", s.next.Add(1)), Data: secret}); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// setup builds every store and returns the benchmarks, in the order of the
+// tables.
+func setup(dir string, n int) []*bench {
+	t0 := time.Now()
+	lm := newLimit(filepath.Join(dir, "limit.db"), n)
+	si := openSecitem(filepath.Join(dir, "secitem.keychain"), n)
+	sq := openSQLite(filepath.Join(dir, "sqlite.db"), n)
+	kd := filepath.Join(dir, "keyring")
+	must(os.MkdirAll(kd, 0o700))
+	kr := openKeyring(kd)
+	fmt.Fprintf(os.Stderr, "bench: stores loaded in %v\n", time.Since(t0).Round(time.Millisecond))
+	return []*bench{
+		{Name: "read/limit model", Group: "read", run: lm.read},
+		{Name: "read/secitemdb", Group: "read", run: si.read},
+		{Name: "read/SQLite WAL", Group: "read", run: sq.read},
+		{Name: "read/keyring file", Group: "read", run: kr.read},
+		{Name: "write/limit model", Group: "durable write", run: lm.put},
+		{Name: "write/secitemdb", Group: "durable write", run: si.add},
+		{Name: "write/SQLite WAL", Group: "durable write", run: sq.insert},
+		{Name: "write/keyring file", Group: "durable write", run: kr.set},
+		{Name: "write64/bbolt Batch", Group: "64 writers", run: lm.batch64},
+		{Name: "write64/secitemdb", Group: "64 writers", run: si.add64},
+	}
+}
