@@ -56,6 +56,9 @@ type KeyInfo struct {
 func InspectKey(key any) (*KeyInfo, error) {
 	switch k := key.(type) {
 	case *rsa.PrivateKey:
+		if k == nil || k.D == nil || len(k.Primes) < 2 {
+			return nil, ErrUnsupportedKey
+		}
 		info, err := InspectKey(&k.PublicKey)
 		if err != nil {
 			return nil, err
@@ -70,6 +73,9 @@ func InspectKey(key any) (*KeyInfo, error) {
 		pub := x509.MarshalPKCS1PublicKey(k)
 		return &KeyInfo{Type: KeyTypeRSA, Bits: int64(k.N.BitLen()), PublicBytes: pub, External: pub}, nil
 	case *ecdsa.PrivateKey:
+		if k == nil || k.D == nil {
+			return nil, ErrUnsupportedKey
+		}
 		info, err := InspectKey(&k.PublicKey)
 		if err != nil {
 			return nil, err

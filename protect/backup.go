@@ -135,7 +135,8 @@ type backupReader struct {
 		Open(dst, nonce, ct, aad []byte) ([]byte, error)
 	}
 	aad     []byte
-	buf     []byte
+	plain   []byte // the current chunk's plaintext, reused and wiped
+	buf     []byte // what Read has not returned of plain
 	counter uint64
 	done    bool
 }
@@ -180,6 +181,7 @@ func NewBackupReader(r io.Reader, password []byte) (io.Reader, error) {
 func (b *backupReader) Read(p []byte) (int, error) {
 	for len(b.buf) == 0 {
 		if b.done {
+			clear(b.plain[:cap(b.plain)]) // every byte has been handed out
 			return 0, io.EOF
 		}
 		if err := b.next(); err != nil {
@@ -201,12 +203,14 @@ func (b *backupReader) next() error {
 		return ErrBackupCorrupt
 	}
 	for _, last := range []bool{false, true} {
-		pt, err := b.aead.Open(nil, chunkNonce(b.counter, last), ct, b.aad)
+		// Opening into the previous chunk's buffer overwrites its
+		// plaintext rather than leaving copies behind.
+		pt, err := b.aead.Open(b.plain[:0], chunkNonce(b.counter, last), ct, b.aad)
 		if err != nil {
 			continue
 		}
 		b.counter++
-		b.buf = pt
+		b.plain, b.buf = pt, pt
 		if last {
 			if _, err := b.r.ReadByte(); err != io.EOF {
 				return ErrBackupCorrupt // data after the final chunk

@@ -561,6 +561,9 @@ func (kb *Keybag) PrepareSetPasscode(dev Device, old, new []byte, cost KDFCost) 
 		}
 		key, err := openEntry(e, oldKEK, kb.storeID)
 		if err != nil {
+			for _, k := range keys {
+				k.wipe()
+			}
 			return nil, err
 		}
 		keys[Class(e.id)] = newCachedKey(e.keyID, &key)
@@ -594,6 +597,16 @@ func (kb *Keybag) PrepareSetPasscode(dev Device, old, new []byte, cost KDFCost) 
 	ch.Blob = next.marshal()
 	ch.next = next
 	return ch, nil
+}
+
+// Discard wipes the class keys a prepared change holds; call it when the
+// change is not committed (its blob could not be stored). A discarded
+// change must not be committed.
+func (ch *PasscodeChange) Discard() {
+	for c, k := range ch.keys {
+		k.wipe()
+		delete(ch.keys, c)
+	}
 }
 
 // Commit applies a prepared change: the new passcode (or none) is in

@@ -239,7 +239,15 @@ func TestAttemptRecord(t *testing.T) {
 		t.Fatalf("forged record read as %+v", got)
 	}
 	if got, ok := kb.UnmarshalAttempts(nil, now); !ok || got.Failures != 0 {
-		t.Fatal("a missing record is no failures")
+		t.Fatal("without a passcode, a missing record is no failures")
+	}
+	ch, err := kb.PrepareSetPasscode(testDevice(1), nil, []byte("1234"), KDFCost{Time: 1, MemoryKiB: 64, Threads: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	kb.Commit(ch)
+	if got, ok := kb.UnmarshalAttempts(nil, now); ok || got.Failures != WipeAfter-1 {
+		t.Fatalf("with a passcode set, a deleted record read as %+v", got)
 	}
 	other, _ := NewKeybag(NewStoreID(), testDevice(1))
 	if _, ok := other.UnmarshalAttempts(kb.MarshalAttempts(a), now); ok {
@@ -291,5 +299,28 @@ func TestPasscodeChangeRewrapsOnly(t *testing.T) {
 	}
 	if _, err := kb2.PrepareSetPasscode(dev, nil, []byte("x"), KDFCost{Time: 100, MemoryKiB: 64, Threads: 1}); err == nil {
 		t.Fatal("a cost above the caps was accepted")
+	}
+}
+
+// A prepared passcode change that is not committed can be discarded: the
+// class keys it opened are wiped.
+func TestPasscodeChangeDiscardWipes(t *testing.T) {
+	kb, _ := NewKeybag(NewStoreID(), testDevice(1))
+	ch, err := kb.PrepareSetPasscode(testDevice(1), nil, []byte("1234"), KDFCost{Time: 1, MemoryKiB: 64, Threads: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var held []*classKey
+	for _, k := range ch.keys {
+		held = append(held, k)
+	}
+	if len(held) == 0 {
+		t.Fatal("the change holds no keys")
+	}
+	ch.Discard()
+	for _, k := range held {
+		if k.key != [KeySize]byte{} || k.aead != nil {
+			t.Error("a class key survived Discard")
+		}
 	}
 }

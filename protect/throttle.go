@@ -61,15 +61,23 @@ func (kb *Keybag) MarshalAttempts(a Attempts) []byte {
 	return append(b, mac[:]...)
 }
 
-// UnmarshalAttempts reads a stored attempt record. A missing record is no
-// failures. A record that does not authenticate is treated as the worst
-// case (WipeAfter-1 failures, last attempt now), so tampering with the
-// counter can only slow an attacker down.
+// UnmarshalAttempts reads a stored attempt record. A record that does not
+// authenticate is treated as the worst case (WipeAfter-1 failures, last
+// attempt now), so tampering with the counter can only slow an attacker
+// down. A missing record is no failures when no passcode is set; with one
+// set it is the worst case too, since the store writes a record whenever
+// it commits a keybag, and deleting the record must not reset the
+// counter. (Putting back an older, authentic record is a partial rollback
+// of the file, which no file format alone can detect; see
+// docs/semantics.md.)
 func (kb *Keybag) UnmarshalAttempts(b []byte, now time.Time) (Attempts, bool) {
+	worst := Attempts{Failures: WipeAfter - 1, Last: now}
 	if b == nil {
+		if kb.HasPasscode() {
+			return worst, false
+		}
 		return Attempts{}, true
 	}
-	worst := Attempts{Failures: WipeAfter - 1, Last: now}
 	if len(b) != AttemptsSize {
 		return worst, false
 	}

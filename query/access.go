@@ -57,7 +57,7 @@ func CheckNewGroup(groups []string, group string) error {
 }
 
 func allowed(list []string, group string, op Op) error {
-	if group == AnyGroup && (op == Add || op == Update) {
+	if (group == AnyGroup || group == TokenGroup) && (op == Add || op == Update) {
 		return status.New(status.MissingEntitlement, "%q is not an access group items can be stored in", group)
 	}
 	if slices.Contains(list, group) || slices.Contains(list, AnyGroup) {

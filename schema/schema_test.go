@@ -111,6 +111,13 @@ func TestValueEquality(t *testing.T) {
 		{Number(0), Date(ReferenceDate)},
 		{Date(now), Date(now.Add(1))},
 	}
+	for _, p := range append(eq, ne...) {
+		for _, v := range p {
+			if got, want := v.CanonicalLen(), len(v.Canonical(nil)); got != want {
+				t.Errorf("%#v: CanonicalLen %d, encoding is %d bytes", v, got, want)
+			}
+		}
+	}
 	for _, p := range eq {
 		if !p[0].Equal(p[1]) || string(p[0].Canonical(nil)) != string(p[1].Canonical(nil)) {
 			t.Errorf("%#v and %#v must be equal", p[0], p[1])

@@ -22,6 +22,24 @@ const (
 	TDate   Type = 4
 )
 
+// MaxValueSize is the largest string or data value an item can hold
+// (64 MiB). Real credentials are far smaller; the cap bounds what a
+// damaged length field can make a decoder allocate, and Add and Update
+// reject anything larger with errSecParam rather than store what could
+// not be read back.
+const MaxValueSize = 64 << 20
+
+// Len is the length of a string or data value (0 for numbers and dates).
+func (v Value) Len() int {
+	switch v.T {
+	case TString:
+		return len(v.Str)
+	case TData:
+		return len(v.Data)
+	}
+	return 0
+}
+
 // ReferenceDate is Apple's reference date (CFAbsoluteTime 0), the default of
 // date attributes that are part of a primary key.
 var ReferenceDate = time.Date(2001, time.January, 1, 0, 0, 0, 0, time.UTC)
@@ -93,6 +111,21 @@ func (v Value) Canonical(dst []byte) []byte {
 		return binary.BigEndian.AppendUint32(dst, uint32(v.Time.Nanosecond()))
 	}
 	return dst
+}
+
+// CanonicalLen is len(v.Canonical(nil)), computed without encoding.
+func (v Value) CanonicalLen() int {
+	switch v.T {
+	case TString:
+		return 1 + len(v.Str)
+	case TData:
+		return 1 + len(v.Data)
+	case TNumber:
+		return 9
+	case TDate:
+		return 13
+	}
+	return 0
 }
 
 // Equal reports whether v and w are the same value under the device's

@@ -23,24 +23,35 @@ const maxBackupRecord = 80 << 20
 // file key, wrapped under a key derived from password with argon2id (the
 // store's passcode cost); nothing in it depends on this device. The store
 // must be unlocked (items of an unavailable class cannot be read:
-// ErrInteractionNotAllowed). progress, when not nil, is called after each
-// item with the count so far and the number of items in the store.
+// ErrInteractionNotAllowed). progress, when not nil, is called with the
+// count of items visited so far and the number of items in the store; see
+// DB.Restore for how it is called.
 func (db *DB) Backup(w io.Writer, password []byte, progress func(done, total int)) (n int, err error) {
 	tr := db.startTrace("Backup")
 	defer func() { tr.end(nil, err) }()
 	if len(password) == 0 {
 		return 0, newErr("Backup", ErrParam, "a backup needs a password")
 	}
+	var pump *progressPump
+	total := 0
+	if progress != nil {
+		pump = startProgress(func(done int) { progress(done, total) })
+	}
+	n, err = db.backup(w, password, pump, &total)
+	pump.finish()
+	return n, err
+}
+
+func (db *DB) backup(w io.Writer, password []byte, pump *progressPump, total *int) (n int, err error) {
 	leave, err := db.enter()
 	if err != nil {
 		return 0, wrapErr("Backup", err)
 	}
 	defer leave()
-	total := 0
 	if st, err := db.st.Stats(); err == nil {
 		for _, m := range st.Items {
 			for _, k := range m {
-				total += k
+				*total += k
 			}
 		}
 	}
@@ -50,13 +61,13 @@ func (db *DB) Backup(w io.Writer, password []byte, progress func(done, total int
 	}
 	buf := bufio.NewWriter(bw)
 	seen := 0
-	var cb callback
 	err = db.st.View(func(tx *store.Tx) error {
 		for _, c := range schema.Classes() {
 			err := tx.Find(store.Query{Class: c}, func(r *store.Record) (bool, error) {
 				seen++
-				if progress != nil {
-					defer cb.call(func() bool { progress(seen, total); return true })
+				defer pump.report(seen)
+				if pump.failed() {
+					return false, errProgressPanicked
 				}
 				if prot, ok := db.st.Keybag().ClassOf(r.KeyID); ok && prot.ThisDeviceOnly() {
 					return true, nil
@@ -87,7 +98,6 @@ func (db *DB) Backup(w io.Writer, password []byte, progress func(done, total int
 		}
 		return nil
 	})
-	cb.repanic()
 	if err == nil {
 		err = buf.Flush()
 	}
@@ -108,11 +118,29 @@ type RestoreResult struct {
 // with or opened with the wrong password, none is (ErrDecode,
 // ErrAuthFailed). Items keep their attributes and dates and get fresh
 // keys and new persistent references; an item whose primary key is already
-// taken is skipped, never overwritten. progress, when not nil, is called
-// after each item.
+// taken is skipped, never overwritten.
+//
+// progress, when not nil, is called with the count of items processed so
+// far. It runs on a goroutine of its own, one call at a time, while the
+// operation goes on without waiting for it, so it may call back into the
+// DB (a write it makes waits for the restore to commit). Counts only grow;
+// when progress is slower than the operation some are skipped, but the
+// final count is always delivered before Restore returns. A panic in
+// progress stops the operation (a restore is rolled back) and is raised
+// again in the caller's goroutine.
 func (db *DB) Restore(r io.Reader, password []byte, progress func(done int)) (res RestoreResult, err error) {
 	tr := db.startTrace("Restore")
 	defer func() { tr.end(nil, err) }()
+	var pump *progressPump
+	if progress != nil {
+		pump = startProgress(progress)
+	}
+	res, err = db.restore(r, password, pump)
+	pump.finish()
+	return res, err
+}
+
+func (db *DB) restore(r io.Reader, password []byte, pump *progressPump) (res RestoreResult, err error) {
 	leave, err := db.enter()
 	if err != nil {
 		return res, wrapErr("Restore", err)
@@ -126,7 +154,6 @@ func (db *DB) Restore(r io.Reader, password []byte, progress func(done int)) (re
 		return res, newErr("Restore", ErrDecode, "the backup is damaged or was tampered with")
 	}
 	in := bufio.NewReader(br)
-	var cb callback
 	err = db.st.Update(func(tx *store.Tx) error {
 		res = RestoreResult{}
 		for done := 0; ; done++ {
@@ -157,17 +184,21 @@ func (db *DB) Restore(r io.Reader, password []byte, progress func(done int)) (re
 			default:
 				return err
 			}
-			if progress != nil && !cb.call(func() bool { progress(done + 1); return true }) {
-				return status.New(status.Internal, "the progress callback panicked")
+			pump.report(done + 1)
+			if pump.failed() {
+				return errProgressPanicked
 			}
 		}
 	})
-	cb.repanic()
 	if err != nil {
 		return RestoreResult{}, wrapErr("Restore", err)
 	}
 	return res, nil
 }
+
+// errProgressPanicked stops an operation whose progress function panicked;
+// the pump re-raises the panic itself.
+var errProgressPanicked = status.New(status.Internal, "the progress function panicked")
 
 func backupDamaged(err error) error {
 	if errors.Is(err, protect.ErrBackupCorrupt) || errors.Is(err, io.ErrUnexpectedEOF) || err == nil {

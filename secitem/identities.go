@@ -299,19 +299,11 @@ func (c *Client) deleteIdentity(q Dict) error {
 			return status.New(status.ItemNotFound, "no identity matches the query")
 		}
 		for _, cr := range certs {
-			attrs, _, err := tx.Open(cr, false)
-			if err != nil {
-				return err
-			}
-			if err := tx.Delete(cr); err != nil {
-				return err
-			}
-			pkhh, ok := attrs.Get(AttrPublicKeyHash)
-			if !ok {
-				continue
-			}
+			// The partners are found from the certificate's header (its
+			// join posting), not its decrypted pkhh, so an identity can
+			// be deleted while its class key is locked away.
 			var keys []*store.Record
-			if err := tx.Paired(schema.Key, pkhh.Data, func(kr *store.Record) (bool, error) {
+			if err := tx.PairedWith(cr, schema.Key, func(kr *store.Record) (bool, error) {
 				if tx.Matches(keyQ, kr) {
 					keys = append(keys, kr)
 				}
@@ -319,8 +311,11 @@ func (c *Client) deleteIdentity(q Dict) error {
 			}); err != nil {
 				return err
 			}
+			if err := tx.Delete(cr); err != nil {
+				return err
+			}
 			for _, kr := range keys {
-				if c.stillPaired(tx, pkhh.Data) {
+				if c.stillPaired(tx, kr) {
 					continue
 				}
 				if err := tx.Delete(kr); err != nil {
@@ -332,11 +327,12 @@ func (c *Client) deleteIdentity(q Dict) error {
 	})
 }
 
-// stillPaired reports whether a live certificate with this pkhh remains.
-func (c *Client) stillPaired(tx *store.Tx, pkhh []byte) bool {
+// stillPaired reports whether a live certificate still pairs with the key
+// record kr.
+func (c *Client) stillPaired(tx *store.Tx, kr *store.Record) bool {
 	found := false
 	tomb := schema.Field{Attr: schema.Certificate.Attr(AttrTombstone), Value: schema.Number(1)}
-	tx.Paired(schema.Certificate, pkhh, func(r *store.Record) (bool, error) {
+	tx.PairedWith(kr, schema.Certificate, func(r *store.Record) (bool, error) {
 		if tx.Has(r, tomb) {
 			return true, nil
 		}

@@ -1,6 +1,8 @@
 package secitem
 
 import (
+	"sync/atomic"
+
 	"github.com/secitemdb/secitemdb/internal/status"
 	"github.com/secitemdb/secitemdb/internal/store"
 	"github.com/secitemdb/secitemdb/query"
@@ -15,15 +17,15 @@ import (
 // with err ErrInteractionNotAllowed and only its class and persistent
 // reference; a damaged one with ErrDecode. fn returns false to stop.
 //
+// Items reads the store a page of items at a time and calls fn with no
+// lock or transaction held, so fn may call any DB method. The listing is
+// therefore not a snapshot: an item added or deleted while it runs may or
+// may not be listed; each item is listed at most once.
+//
 // Items is for inspection and backup tools; most users won't need it. It
 // bypasses access groups, so never expose it to a caller that should see
 // only its own.
 func (db *DB) Items(class string, withSecret bool, fn func(item Dict, err error) bool) error {
-	leave, err := db.enter()
-	if err != nil {
-		return wrapErr("Items", err)
-	}
-	defer leave()
 	c := schema.Lookup(class)
 	if c == nil || c.IsIdentity() {
 		return newErr("Items", ErrNoSuchClass, "items are listed per stored class: genp, inet, cert or keys")
@@ -32,42 +34,139 @@ func (db *DB) Items(class string, withSecret bool, fn func(item Dict, err error)
 	if withSecret {
 		plan.Return |= query.ReturnData
 	}
-	var cb callback
-	err = db.st.View(func(tx *store.Tx) error {
-		return tx.Find(store.Query{Class: c}, func(r *store.Record) (bool, error) {
-			attrs, secret, err := tx.Open(r, withSecret)
-			if err != nil {
-				d := Dict{Class: class, ValuePersistentRef: r.PersistentRef()}
-				return cb.call(func() bool { return fn(d, &Error{Op: "Items", Status: Status(status.Of(err)), Detail: errDetail(err)}) }), nil
-			}
-			d := query.AttributeDict[Dict](plan, &query.Item{Class: class, Attrs: attrs, Secret: secret})
-			d[Class] = class
-			d[ValuePersistentRef] = r.PersistentRef()
-			return cb.call(func() bool { return fn(d, nil) }), nil
+	type entry struct {
+		d   Dict
+		err error
+	}
+	// Items are read a page at a time and handed to fn with no lock or
+	// transaction held, so fn may call back into the DB (even Lock or
+	// Close) without deadlocking.
+	var after uint64
+	for {
+		page := make([]entry, 0, itemsPage)
+		var last uint64
+		err := db.page(func(tx *store.Tx) error {
+			return tx.Find(store.Query{Class: c, After: after}, func(r *store.Record) (bool, error) {
+				last = r.Row
+				attrs, secret, err := tx.Open(r, withSecret)
+				if err != nil {
+					d := Dict{Class: class, ValuePersistentRef: r.PersistentRef()}
+					page = append(page, entry{d, &Error{Op: "Items", Status: Status(status.Of(err)), Detail: errDetail(err)}})
+				} else {
+					d := query.AttributeDict[Dict](plan, &query.Item{Class: class, Attrs: attrs, Secret: secret})
+					d[Class] = class
+					d[ValuePersistentRef] = r.PersistentRef()
+					page = append(page, entry{d, nil})
+				}
+				return len(page) < itemsPage, nil
+			})
 		})
-	})
-	cb.repanic()
-	return wrapErr("Items", err)
-}
-
-// callback runs a caller's function inside a store transaction. A panic
-// in it must reach the caller as a panic, not be mistaken by the store for
-// a damaged file: call stops the iteration and keeps the panic, repanic
-// raises it again once the transaction is over.
-type callback struct{ panicked any }
-
-func (c *callback) call(fn func() bool) (more bool) {
-	defer func() {
-		if p := recover(); p != nil {
-			c.panicked, more = p, false
+		if err != nil {
+			return wrapErr("Items", err)
 		}
-	}()
-	return fn()
+		for _, e := range page {
+			if !fn(e.d, e.err) {
+				return nil
+			}
+		}
+		if len(page) < itemsPage {
+			return nil
+		}
+		after = last
+	}
 }
 
-func (c *callback) repanic() {
-	if c.panicked != nil {
-		panic(c.panicked)
+// itemsPage is how many items Items reads per transaction.
+const itemsPage = 256
+
+// page runs fn in a read transaction inside the gate.
+func (db *DB) page(fn func(*store.Tx) error) error {
+	leave, err := db.enter()
+	if err != nil {
+		return err
+	}
+	defer leave()
+	return db.st.View(fn)
+}
+
+// progressPump delivers a long operation's progress counts to a caller's
+// function on a goroutine of its own, so the operation never waits for it
+// while holding a lock or a transaction: the function may call back into
+// the DB. Counts only grow; when the function is slower than the
+// operation, intermediate counts are skipped, but the last one is always
+// delivered, before finish returns. A panic in the function stops further
+// calls and is raised again by finish, in the caller's goroutine.
+type progressPump struct {
+	fn       func(int)
+	latest   atomic.Int64
+	stopped  atomic.Bool // the function panicked
+	wake     chan struct{}
+	done     chan struct{}
+	panicked any
+}
+
+func startProgress(fn func(int)) *progressPump {
+	p := &progressPump{fn: fn, wake: make(chan struct{}, 1), done: make(chan struct{})}
+	go p.run()
+	return p
+}
+
+// report records a new count without blocking. A nil pump ignores it.
+func (p *progressPump) report(n int) {
+	if p == nil {
+		return
+	}
+	p.latest.Store(int64(n))
+	select {
+	case p.wake <- struct{}{}:
+	default:
+	}
+}
+
+func (p *progressPump) run() {
+	defer close(p.done)
+	sent := int64(0)
+	deliver := func() {
+		n := p.latest.Load()
+		if n == sent {
+			return
+		}
+		sent = n
+		defer func() {
+			if r := recover(); r != nil {
+				p.panicked = r
+				p.stopped.Store(true)
+			}
+		}()
+		p.fn(int(n))
+	}
+	for range p.wake {
+		if deliver(); p.stopped.Load() {
+			break
+		}
+	}
+	if !p.stopped.Load() {
+		deliver()
+	}
+	for range p.wake { // after a panic, wait for finish to close wake
+	}
+}
+
+// failed reports whether the caller's function has panicked, so the
+// operation can stop (and roll back) early. A nil pump never fails.
+func (p *progressPump) failed() bool { return p != nil && p.stopped.Load() }
+
+// finish waits for the last count to be delivered and re-raises a panic
+// from the caller's function. Call it with no lock held. A nil pump
+// returns at once.
+func (p *progressPump) finish() {
+	if p == nil {
+		return
+	}
+	close(p.wake)
+	<-p.done
+	if p.panicked != nil {
+		panic(p.panicked)
 	}
 }
 
@@ -137,7 +236,12 @@ type Stats struct {
 
 // Stats returns the store's statistics. Most users won't need it.
 func (db *DB) Stats() (Stats, error) {
+	leave, err := db.enter()
+	if err != nil {
+		return Stats{}, wrapErr("Stats", err)
+	}
 	st, err := db.st.Stats()
+	leave()
 	if err != nil {
 		return Stats{}, wrapErr("Stats", err)
 	}

@@ -29,7 +29,14 @@ const (
 func (s LockState) String() string { return protect.LockState(s).String() }
 
 // State returns the store's lock state.
-func (db *DB) State() LockState { return LockState(db.st.Keybag().State()) }
+func (db *DB) State() LockState {
+	db.gate.RLock() // a wipe replaces the keybag under the exclusive gate
+	defer db.gate.RUnlock()
+	return db.state()
+}
+
+// state is State for a caller already inside the gate.
+func (db *DB) state() LockState { return LockState(db.st.Keybag().State()) }
 
 // Lock drops the WhenUnlocked class keys (ak, aku, akpu) from memory and
 // wipes them. It waits for calls already running; once it returns, no call
@@ -44,7 +51,7 @@ func (db *DB) Lock() error {
 		return err
 	}
 	db.st.Keybag().Lock()
-	tr.end(nil, nil, "state "+db.State().String())
+	tr.end(nil, nil, "state "+db.state().String())
 	return nil
 }
 
@@ -77,6 +84,12 @@ func (db *DB) SetPasscode(old, new []byte) (err error) {
 		if err != nil {
 			return err
 		}
+		committed := false
+		defer func() {
+			if !committed {
+				ch.Discard() // wipe the class keys it opened
+			}
+		}()
 		if err := failpoint("setpasscode:prepared"); err != nil {
 			return err
 		}
@@ -89,6 +102,7 @@ func (db *DB) SetPasscode(old, new []byte) (err error) {
 			return err
 		}
 		db.st.Keybag().Commit(ch)
+		committed = true
 		return nil
 	}))
 }
@@ -96,6 +110,11 @@ func (db *DB) SetPasscode(old, new []byte) (err error) {
 // UnlockDelay returns the number of consecutive failed passcode attempts
 // and how long the next attempt must wait (0: it may go ahead).
 func (db *DB) UnlockDelay() (failures int, wait time.Duration, err error) {
+	leave, err := db.enter()
+	if err != nil {
+		return 0, 0, wrapErr("UnlockDelay", err)
+	}
+	defer leave()
 	now := db.now()
 	a, err := db.st.Attempts(now)
 	if err != nil {

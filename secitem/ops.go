@@ -422,6 +422,9 @@ func (c *Client) update(q, attrsToUpdate Dict) error {
 	if err != nil {
 		return err
 	}
+	if p.Class.IsIdentity() { // class or reference given as a named type
+		return c.updateIdentity(q, attrsToUpdate)
+	}
 	ch, err := query.ParseChanges(p.Class, attrsToUpdate)
 	if err != nil {
 		return err
@@ -541,6 +544,9 @@ func (c *Client) del(q Dict) error {
 	p, err := c.parse(query.Delete, d)
 	if err != nil {
 		return err
+	}
+	if p.Class.IsIdentity() { // class or reference given as a named type
+		return c.deleteIdentity(q)
 	}
 	return c.db.st.Write(func(tx *store.Tx) error {
 		var victims []*store.Record

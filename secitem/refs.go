@@ -27,8 +27,16 @@ func refClass(v any) (string, error) {
 			return ClassIdentity, nil
 		}
 		return "", status.New(status.InvalidItemRef, "the identity has no certificate or no private key")
-	case *rsa.PrivateKey, *ecdsa.PrivateKey, ed25519.PrivateKey, *rsa.PublicKey, *ecdsa.PublicKey, ed25519.PublicKey, *TokenKey:
+	case *rsa.PrivateKey, *ecdsa.PrivateKey, ed25519.PrivateKey, *rsa.PublicKey, *ecdsa.PublicKey, ed25519.PublicKey:
+		if _, err := identity.InspectKey(k); err != nil {
+			return "", status.New(status.Param, "v_Ref is not a usable %T: %v", v, err)
+		}
 		return ClassKey, nil
+	case *TokenKey:
+		if k != nil && k.pub != nil {
+			return ClassKey, nil
+		}
+		return "", status.New(status.InvalidItemRef, "the token key was not made by GenerateKey or CopyMatching")
 	}
 	return "", status.New(status.Param, "v_Ref of type %T is not supported: use *x509.Certificate, a private or public key, or *identity.Identity", v)
 }

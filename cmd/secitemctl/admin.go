@@ -222,19 +222,24 @@ func progressFlags(fs *flag.FlagSet) {
 }
 
 // progressBar draws "backup [=====>    ] 1200/5000" on standard error for
-// stores of more than a few hundred items.
+// stores of more than a few hundred items: a frame each time the count
+// passes a multiple of 100, and the final one. The library may skip
+// counts when drawing is slower than the work, so a frame is drawn for
+// the first count past each multiple rather than for the multiple itself.
 func progressBar(e *env, what string) func(done, total int) {
 	if !progressOpts.progress && !e.stderrIsTTY {
 		return nil
 	}
+	drawn := 0
 	return func(done, total int) {
 		if total < 200 && !progressOpts.progress {
 			return
 		}
 		const width = 30
-		if done%100 != 0 && done != total {
+		if done/100 == drawn/100 && done != total {
 			return
 		}
+		drawn = done
 		filled := 0
 		if total > 0 {
 			filled = min(width, width*done/total)

@@ -22,10 +22,9 @@ import (
 // anything else is ErrCorrupt, so a round trip is byte-identical.
 const padBlock = 32
 
-// maxFieldSize caps a single value (the public API accepts values far
-// larger than any real credential; this bounds what a corrupt length can
-// make the decoder allocate).
-const maxFieldSize = 64 << 20
+// maxFieldSize caps a single value; seal refuses larger ones, so the
+// decoder can too.
+const maxFieldSize = schema.MaxValueSize
 
 // ErrCorrupt is returned when stored bytes do not decode.
 var ErrCorrupt = errors.New("store: corrupt record")

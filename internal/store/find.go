@@ -6,6 +6,8 @@ import (
 	"errors"
 	"slices"
 
+	"go.etcd.io/bbolt"
+
 	"github.com/secitemdb/secitemdb/internal/status"
 	"github.com/secitemdb/secitemdb/protect"
 	"github.com/secitemdb/secitemdb/schema"
@@ -62,6 +64,16 @@ func (db *DB) groupTags(c *schema.Class, groups []string) []protect.Tag {
 	return out
 }
 
+// items returns the bucket of class c's records. Identities are not
+// stored (they are joins of a certificate and a key): asking for their
+// bucket is a caller's bug, reported rather than dereferenced.
+func (tx *Tx) items(c *schema.Class) (*bbolt.Bucket, error) {
+	if b := tx.btx.Bucket(classBucket(c)); b != nil {
+		return b, nil
+	}
+	return nil, status.New(status.Internal, "class %q has no stored items", c.Code)
+}
+
 // Query is what Find matches: equality filters (the caller's and the
 // implicit ones), all of which must hold, and an access-group list, one of
 // which must hold (nil means any group).
@@ -70,6 +82,9 @@ type Query struct {
 	Filters  schema.Fields
 	Implicit schema.Fields
 	Groups   []string
+	// After skips rows up to and including it (0: from the start), so a
+	// long listing can resume where its last page ended.
+	After uint64
 }
 
 // Find calls fn for every item of q.Class that satisfies q, in row
@@ -95,10 +110,21 @@ func (tx *Tx) Find(q Query, fn func(*Record) (bool, error)) error {
 		}
 		return fn(r)
 	}
-	items := tx.btx.Bucket(classBucket(c))
+	items, err := tx.items(c)
+	if err != nil {
+		return err
+	}
 	if len(prefixes) == 0 {
 		cur := items.Cursor()
-		for k, v := cur.First(); k != nil; k, v = cur.Next() {
+		var k, v []byte
+		if q.After == 0 {
+			k, v = cur.First()
+		} else if q.After == ^uint64(0) {
+			return nil
+		} else {
+			k, v = cur.Seek(rowKey(q.After + 1))
+		}
+		for ; k != nil; k, v = cur.Next() {
 			if len(k) != 8 {
 				continue
 			}
@@ -109,7 +135,10 @@ func (tx *Tx) Find(q Query, fn func(*Record) (bool, error)) error {
 		}
 		return nil
 	}
-	return tx.intersect(prefixes, func(row uint64) (bool, error) {
+	if q.After == ^uint64(0) {
+		return nil
+	}
+	return tx.intersect(prefixes, q.After+1, func(row uint64) (bool, error) {
 		return check(row, items.Get(rowKey(row)))
 	})
 }
@@ -117,11 +146,17 @@ func (tx *Tx) Find(q Query, fn func(*Record) (bool, error)) error {
 // matcher is a compiled Query: the tags every match must carry and the
 // access-group tags one of which it must carry.
 type matcher struct {
+	posted []protect.Tag // postings the record must own (its header's list)
 	tags   []protect.Tag
 	groups []protect.Tag // nil: any group
 }
 
 func (m *matcher) match(r *Record) bool {
+	for _, t := range m.posted {
+		if !r.hasPosted(t) {
+			return false
+		}
+	}
 	for _, t := range m.tags {
 		if !r.HasTag(t) {
 			return false
@@ -132,8 +167,9 @@ func (m *matcher) match(r *Record) bool {
 
 // compile computes q's tags and the posting prefixes to drive the search:
 // the lookup-key posting when the filters pin the whole lookup key (then
-// those filters need no tags of their own: the posting implies them),
-// otherwise the postings of every indexed filter.
+// those filters are checked as one: the record's header must list that
+// posting, so a posting forged into the unauthenticated index is not
+// believed), otherwise the postings of every indexed filter.
 func (tx *Tx) compile(q Query) (m matcher, prefixes [][]byte) {
 	c := q.Class
 	pinned := len(c.LookupKey()) > 0
@@ -147,6 +183,7 @@ func (tx *Tx) compile(q Query) (m matcher, prefixes [][]byte) {
 	if pinned {
 		lk := tx.db.lookupTag(c, q.Filters)
 		prefixes = append(prefixes, lk[:])
+		m.posted = []protect.Tag{lk}
 	}
 	for _, fs := range []schema.Fields{q.Filters, q.Implicit} {
 		for _, f := range fs {
@@ -193,7 +230,7 @@ func hasAny(r *Record, tags []protect.Tag) bool {
 // intersect walks the rows present under every prefix in the index, in
 // ascending order (a leapfrog join: each cursor seeks to the largest row
 // seen so far), so the cost follows the shortest posting list.
-func (tx *Tx) intersect(prefixes [][]byte, fn func(row uint64) (bool, error)) error {
+func (tx *Tx) intersect(prefixes [][]byte, from uint64, fn func(row uint64) (bool, error)) error {
 	idx := tx.btx.Bucket(bucketIndex)
 	curs := make([]interface {
 		Seek([]byte) ([]byte, []byte)
@@ -202,7 +239,7 @@ func (tx *Tx) intersect(prefixes [][]byte, fn func(row uint64) (bool, error)) er
 		curs[i] = idx.Cursor()
 	}
 	seekKey := make([]byte, tagSize+8)
-	var target uint64
+	target := from
 	for {
 		agreed := 0
 		for i := 0; agreed < len(prefixes); i = (i + 1) % len(prefixes) {
@@ -233,8 +270,12 @@ func (tx *Tx) intersect(prefixes [][]byte, fn func(row uint64) (bool, error)) er
 
 // ByRef returns the item of class c whose item ID is id, or nil.
 func (tx *Tx) ByRef(c *schema.Class, id [16]byte) (*Record, error) {
+	items, err := tx.items(c)
+	if err != nil {
+		return nil, err
+	}
 	row := tx.db.ix.RowOf(id)
-	raw := tx.btx.Bucket(classBucket(c)).Get(rowKey(row))
+	raw := items.Get(rowKey(row))
 	if raw == nil {
 		return nil, nil
 	}
@@ -266,8 +307,11 @@ func (tx *Tx) ByPrimaryKey(c *schema.Class, fields schema.Fields) (*Record, erro
 		}
 		shared = append(shared, tx.db.Tag(c, schema.Field{Attr: a, Value: v}))
 	}
+	items, err := tx.items(c)
+	if err != nil {
+		return nil, err
+	}
 	cur := tx.btx.Bucket(bucketIndex).Cursor()
-	items := tx.btx.Bucket(classBucket(c))
 	for k, _ := cur.Seek(lk[:]); k != nil && bytes.HasPrefix(k, lk[:]); k, _ = cur.Next() {
 		if len(k) != tagSize+8 {
 			continue
@@ -283,7 +327,7 @@ func (tx *Tx) ByPrimaryKey(c *schema.Class, fields schema.Fields) (*Record, erro
 			// corrupt rows on conflict, so report it as such.
 			return &Record{Class: c, Row: row, raw: bytes.Clone(raw)}, nil
 		}
-		same := true
+		same := r.hasPosted(lk) // the index alone is not believed
 		for _, t := range shared {
 			same = same && r.HasTag(t)
 		}
@@ -304,11 +348,10 @@ func (db *DB) lookupTag(c *schema.Class, fields schema.Fields) protect.Tag {
 		if !ok {
 			v, _ = a.Default()
 		}
-		n := len(buf)
-		buf = append(buf, 0, 0, 0) // room for the length
+		// Length-prefixed (uvarint, any size) so no two keys share an
+		// encoding.
+		buf = binary.AppendUvarint(buf, uint64(v.CanonicalLen()))
 		buf = v.Canonical(buf)
-		l := len(buf) - n - 3
-		buf[n], buf[n+1], buf[n+2] = byte(l>>16), byte(l>>8), byte(l)
 	}
 	return db.ix.Tag(c.Code, "!lookup", buf)
 }
@@ -322,16 +365,56 @@ func (db *DB) JoinTag(value []byte) protect.Tag {
 // Paired calls fn for every record of class c posted under the join tag
 // of value, in row order.
 func (tx *Tx) Paired(c *schema.Class, value []byte, fn func(*Record) (bool, error)) error {
-	jt := tx.db.JoinTag(value)
-	items := tx.btx.Bucket(classBucket(c))
-	return tx.intersect([][]byte{jt[:]}, func(row uint64) (bool, error) {
+	return tx.posted(c, tx.db.JoinTag(value), nil, fn)
+}
+
+// PairedWith calls fn for every record of class c that owns one of r's
+// postings: for a certificate and class keys, its identity partners (the
+// join tag is the only posting two classes can share; the others are
+// keyed by class). It reads headers only, so it works locked.
+func (tx *Tx) PairedWith(r *Record, c *schema.Class, fn func(*Record) (bool, error)) error {
+	if !r.Readable() {
+		return nil
+	}
+	seen := map[uint64]bool{}
+	posted := r.postedTags()
+	for i := 0; i < r.nposted; i++ {
+		var t protect.Tag
+		copy(t[:], posted[i*tagSize:])
+		stop := false
+		err := tx.posted(c, t, seen, func(p *Record) (bool, error) {
+			more, err := fn(p)
+			stop = !more
+			return more, err
+		})
+		if err != nil || stop {
+			return err
+		}
+	}
+	return nil
+}
+
+// posted calls fn for every record of class c whose header lists the
+// posting t, skipping rows in seen (and adding to it when not nil).
+func (tx *Tx) posted(c *schema.Class, t protect.Tag, seen map[uint64]bool, fn func(*Record) (bool, error)) error {
+	items, err := tx.items(c)
+	if err != nil {
+		return err
+	}
+	return tx.intersect([][]byte{t[:]}, 0, func(row uint64) (bool, error) {
+		if seen[row] {
+			return true, nil
+		}
 		raw := items.Get(rowKey(row))
 		if raw == nil {
 			return true, nil
 		}
-		r, err := parseRecord(c, row, bytes.Clone(raw))
-		if err != nil {
+		r, err := parseRecord(c, row, tx.own(raw))
+		if err != nil || !r.hasPosted(t) {
 			return true, nil
+		}
+		if seen != nil {
+			seen[row] = true
 		}
 		return fn(r)
 	})

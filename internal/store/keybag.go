@@ -56,6 +56,11 @@ func (db *DB) CommitKeybag(blob []byte, dropped []uint32, failpoint func() error
 		if err := tx.btx.Bucket(bucketMeta).Put(keyKeybag, blob); err != nil {
 			return err
 		}
+		// A new keybag starts with a clean attempt record; with a passcode
+		// set, a missing record reads as the worst case.
+		if err := tx.btx.Bucket(bucketMeta).Put(keyAttempts, db.kb.MarshalAttempts(protect.Attempts{})); err != nil {
+			return err
+		}
 		for _, id := range dropped {
 			if err := tx.deleteByKeyID(id); err != nil {
 				return err

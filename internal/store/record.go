@@ -112,9 +112,19 @@ func (r *Record) attrTags() []byte {
 
 // HasTag reports whether one of the record's attributes has tag t.
 func (r *Record) HasTag(t protect.Tag) bool {
-	tags := r.attrTags()
-	// Tags are sorted: binary search.
-	lo, hi := 0, r.ntags
+	return searchTags(r.attrTags(), t)
+}
+
+// hasPosted reports whether the record owns the posting t (its header lists
+// it). The index itself is not authenticated; a posting counts only when
+// the record's header, which is bound into the sealed parts' AAD, agrees.
+func (r *Record) hasPosted(t protect.Tag) bool {
+	return searchTags(r.postedTags(), t)
+}
+
+// searchTags binary-searches a sorted run of tags.
+func searchTags(tags []byte, t protect.Tag) bool {
+	lo, hi := 0, len(tags)/tagSize
 	for lo < hi {
 		m := (lo + hi) / 2
 		switch bytes.Compare(tags[m*tagSize:(m+1)*tagSize], t[:]) {

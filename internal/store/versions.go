@@ -51,14 +51,29 @@ func (tx *Tx) currentVersion(row uint64) uint64 {
 	if c, ok := tx.dirty[n]; ok {
 		return binary.BigEndian.Uint64(c[slot*8:])
 	}
-	if tx.db.badChunks[n] {
-		return 0
-	}
-	v := tx.btx.Bucket(bucketVers).Get(key)
-	if len(v) != chunkSize {
+	v := tx.storedChunk(key, n)
+	if v == nil {
 		return 0
 	}
 	return binary.BigEndian.Uint64(v[slot*8:])
+}
+
+// storedChunk returns the versions of chunk n as stored, or nil when they
+// cannot be trusted: the chunk is missing or malformed, or its MAC failed
+// at Open and still fails (a chunk rewritten since, from zeros, verifies
+// again).
+func (tx *Tx) storedChunk(key []byte, n uint64) []byte {
+	v := tx.btx.Bucket(bucketVers).Get(key)
+	if len(v) != chunkSize {
+		return nil
+	}
+	if tx.db.badChunks[n] {
+		want := chunkMAC(tx.db.ix, key, v[:chunkRows*8])
+		if !protectEqual(want[:], v[chunkRows*8:]) {
+			return nil
+		}
+	}
+	return v[:chunkRows*8]
 }
 
 // setVersion records row's current version (0 when the row is deleted).
@@ -70,10 +85,12 @@ func (tx *Tx) setVersion(row, version uint64) error {
 	n := binary.BigEndian.Uint64(key)
 	c, ok := tx.dirty[n]
 	if !ok {
+		// A chunk that fails its MAC is rebuilt from zeros, never
+		// re-signed as stored: re-signing would launder a slot an attacker
+		// rolled back along with its record. Its other rows stay
+		// unreadable, as they already were.
 		c = make([]byte, chunkRows*8)
-		if old := tx.btx.Bucket(bucketVers).Get(key); len(old) == chunkSize {
-			copy(c, old)
-		}
+		copy(c, tx.storedChunk(key, n))
 		if tx.dirty == nil {
 			tx.dirty = map[uint64][]byte{}
 		}

@@ -77,7 +77,7 @@ func (tx *Tx) Rewrite(old *Record, fields, secret schema.Fields) (*Record, schem
 	if !tx.writable {
 		return nil, nil, status.New(status.ReadOnly, "the store is open read-only")
 	}
-	if err := tx.removePostings(old); err != nil {
+	if err := tx.dropPostings(old); err != nil {
 		return nil, nil, err
 	}
 	s, err := tx.db.seal(old.Class, old.Row, old.RefID, old.Version+1, fields, secret)
@@ -91,17 +91,22 @@ func (tx *Tx) Rewrite(old *Record, fields, secret schema.Fields) (*Record, schem
 // Delete removes an item: its record, its postings and its version. It
 // needs no key, so it works whatever the lock state.
 func (tx *Tx) Delete(r *Record) error {
-	if r.hdrLen > 0 {
-		if err := tx.removePostings(r); err != nil {
-			return err
-		}
-	} else if err := tx.removeAllPostings(r.Row); err != nil {
+	if err := tx.dropPostings(r); err != nil {
 		return err
 	}
 	if err := tx.btx.Bucket(classBucket(r.Class)).Delete(rowKey(r.Row)); err != nil {
 		return err
 	}
 	return tx.setVersion(r.Row, 0)
+}
+
+// dropPostings removes the postings r owns: those its header lists, or,
+// when the header is unreadable, every posting of its row.
+func (tx *Tx) dropPostings(r *Record) error {
+	if r.hdrLen > 0 {
+		return tx.removePostings(r)
+	}
+	return tx.removeAllPostings(r.Row)
 }
 
 func (tx *Tx) removePostings(r *Record) error {
@@ -176,6 +181,13 @@ func (db *DB) keyID(pdmn string) (uint32, error) {
 // its class key, the sealed attributes and secret. It touches no
 // transaction.
 func (db *DB) seal(c *schema.Class, row uint64, refID [16]byte, version uint64, fields, secret schema.Fields) (*Sealed, error) {
+	for _, fs := range []schema.Fields{fields, secret} {
+		for _, f := range fs {
+			if f.Value.Len() > schema.MaxValueSize {
+				return nil, status.New(status.Param, "the value of %q is larger than the %d MiB limit", f.Attr.Code, schema.MaxValueSize>>20)
+			}
+		}
+	}
 	pdmn, _ := fields.Get("pdmn")
 	keyID, err := db.keyID(pdmn.Str)
 	if err != nil {
