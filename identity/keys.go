@@ -1,6 +1,7 @@
 package identity
 
 import (
+	"bytes"
 	"crypto"
 	"crypto/ecdsa"
 	"crypto/ed25519"
@@ -187,7 +188,16 @@ func ParseKey(keyType int64, private bool, data []byte) (crypto.PublicKey, error
 			return nil, fmt.Errorf("identity: EC key data of %d bytes fits no curve", len(data))
 		}
 		if private {
-			return ecdsa.ParseRawPrivateKey(curve, data[n:])
+			k, err := ecdsa.ParseRawPrivateKey(curve, data[n:])
+			if err != nil {
+				return nil, err
+			}
+			// The public point given must be the one the scalar makes:
+			// a key whose halves disagree is refused, not repaired.
+			if pub, err := k.PublicKey.Bytes(); err != nil || !bytes.Equal(pub, data[:n]) {
+				return nil, errors.New("identity: the EC public point does not match the private scalar")
+			}
+			return k, nil
 		}
 		return ecdsa.ParseUncompressedPublicKey(curve, data)
 	case KeyTypeEd25519:

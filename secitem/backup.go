@@ -89,6 +89,9 @@ func (db *DB) backup(w io.Writer, password []byte, pump *progressPump, total *in
 				if _, err := buf.Write(rec); err != nil {
 					return false, err
 				}
+				if err := failpoint("backup:item-written"); err != nil {
+					return false, err
+				}
 				n++
 				return true, nil
 			})
@@ -182,6 +185,9 @@ func (db *DB) restore(r io.Reader, password []byte, pump *progressPump) (res Res
 			case status.DuplicateItem:
 				res.Skipped++
 			default:
+				return err
+			}
+			if err := failpoint("restore:item-added"); err != nil {
 				return err
 			}
 			pump.report(done + 1)

@@ -82,6 +82,14 @@ type Options struct {
 	// after 10 consecutive wrong passcodes, like the device's "Erase Data"
 	// setting. Off by default.
 	WipeAfterFailedAttempts bool
+	// RollbackAnchor, when set, detects the file being rolled back as a
+	// whole (replaced by an older copy of itself): every commit advances
+	// the anchor to the store's new generation, and Open fails with
+	// ErrDecode when the file's generation is below the anchor's. Without
+	// an anchor such a rollback cannot be detected (see
+	// docs/reliability.md). When advancing fails after a commit, the call
+	// returns ErrIO saying the change is committed.
+	RollbackAnchor protect.Anchor
 }
 
 // DB is an open store. Its methods are safe for concurrent use. DB's own
@@ -114,7 +122,7 @@ func Open(path string, opts *Options) (*DB, error) {
 	if opts != nil {
 		o = *opts
 	}
-	st, err := store.Open(path, store.Options{Device: o.Device, Timeout: o.Timeout, ReadOnly: o.ReadOnly})
+	st, err := store.Open(path, store.Options{Device: o.Device, Timeout: o.Timeout, ReadOnly: o.ReadOnly, Anchor: o.RollbackAnchor})
 	if err != nil {
 		return nil, wrapErr("Open", err)
 	}

@@ -1,6 +1,7 @@
 package secitem
 
 import (
+	fp "github.com/secitemdb/secitemdb/internal/failpoint"
 	"github.com/secitemdb/secitemdb/internal/store"
 	"github.com/secitemdb/secitemdb/query"
 )
@@ -29,7 +30,7 @@ func (db *DB) AddManyForTest(items []Dict) error {
 }
 
 // SetFailpoint makes the named step fail (nil clears every failpoint).
-func SetFailpoint(f func(step string) error) { testOnlyFailpoint = f }
+func SetFailpoint(f func(step string) error) { fp.Set(f) }
 
 // RawRecordForTest and PutRawRecordForTest reach the stored bytes of an
 // item (fault injection).

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"time"
 
+	fp "github.com/secitemdb/secitemdb/internal/failpoint"
 	"github.com/secitemdb/secitemdb/internal/status"
 	"github.com/secitemdb/secitemdb/protect"
 )
@@ -192,13 +193,5 @@ func (db *DB) wipe() error {
 	return db.st.Wipe()
 }
 
-// failpoint is a test hook: tests set testOnlyFailpoint to make a named
-// step fail, simulating a crash there.
-func failpoint(step string) error {
-	if testOnlyFailpoint != nil {
-		return testOnlyFailpoint(step)
-	}
-	return nil
-}
-
-var testOnlyFailpoint func(step string) error
+// failpoint runs the test hook for a named step (see internal/failpoint).
+func failpoint(step string) error { return fp.Hit(step) }

@@ -41,6 +41,28 @@ type CheckReport struct {
 	// Problems lists every damaged, stale or inconsistent item, posting,
 	// version entry, and bbolt's own structural errors.
 	Problems []Problem
+
+	omitted int // problems past maxProblems
+}
+
+// maxProblems bounds a report: a badly damaged file could otherwise make
+// one problem per page.
+const maxProblems = 1000
+
+func (rep *CheckReport) add(p Problem) {
+	if len(rep.Problems) < maxProblems {
+		rep.Problems = append(rep.Problems, p)
+	} else {
+		rep.omitted++
+	}
+}
+
+// hexShort prints at most 32 bytes of b in hex (a damaged key may be huge).
+func hexShort(b []byte) string {
+	if len(b) <= 32 {
+		return fmt.Sprintf("%x", b)
+	}
+	return fmt.Sprintf("%x… (%d bytes)", b[:32], len(b))
 }
 
 // Check verifies the whole store without changing it: bbolt's structural
@@ -55,10 +77,10 @@ func (db *DB) Check() (rep CheckReport, err error) {
 	rep.Items = map[string]map[string]int{}
 	err = db.bolt.View(func(btx *bbolt.Tx) error {
 		for e := range btx.Check() {
-			rep.Problems = append(rep.Problems, Problem{Detail: "file structure: " + e.Error()})
+			rep.add(Problem{Detail: "file structure: " + e.Error()})
 		}
 		if !db.rootMatches {
-			rep.Problems = append(rep.Problems, Problem{Detail: "version table: the root does not match its chunks (part of the file was rolled back)"})
+			rep.add(Problem{Detail: "version table: the root does not match its chunks (part of the file was rolled back)"})
 		}
 		tx := &Tx{db: db, btx: btx}
 		owned := map[string]bool{} // posting keys owned by parsed records
@@ -67,21 +89,21 @@ func (db *DB) Check() (rep CheckReport, err error) {
 			cur := btx.Bucket(classBucket(c)).Cursor()
 			for k, v := cur.First(); k != nil; k, v = cur.Next() {
 				if len(k) != 8 {
-					rep.Problems = append(rep.Problems, Problem{Class: c.Code, Detail: fmt.Sprintf("malformed row key %x", k)})
+					rep.add(Problem{Class: c.Code, Detail: fmt.Sprintf("malformed row key %s", hexShort(k))})
 					continue
 				}
 				row := binary.BigEndian.Uint64(k)
 				live[row] = true
 				r, perr := parseRecord(c, row, bytes.Clone(v))
 				if perr != nil {
-					rep.Problems = append(rep.Problems, Problem{Class: c.Code, Row: row, Detail: "record header does not parse"})
+					rep.add(Problem{Class: c.Code, Row: row, Detail: "record header does not parse"})
 					continue
 				}
 				for i := 0; i < r.nposted; i++ {
 					key := append(bytes.Clone(r.postedTags()[i*tagSize:(i+1)*tagSize]), k...)
 					owned[string(key)] = true
 					if btx.Bucket(bucketIndex).Get(key) == nil {
-						rep.Problems = append(rep.Problems, Problem{Class: c.Code, Row: row, Ref: r.PersistentRef(), Detail: "an index posting is missing"})
+						rep.add(Problem{Class: c.Code, Row: row, Ref: r.PersistentRef(), Detail: "an index posting is missing"})
 					}
 				}
 				attrs, _, oerr := tx.Open(r, true)
@@ -99,35 +121,38 @@ func (db *DB) Check() (rep CheckReport, err error) {
 					if se, ok := oerr.(*status.Error); ok {
 						detail = se.Detail
 					}
-					rep.Problems = append(rep.Problems, Problem{Class: c.Code, Row: row, Ref: r.PersistentRef(), Detail: detail})
+					rep.add(Problem{Class: c.Code, Row: row, Ref: r.PersistentRef(), Detail: detail})
 				}
 			}
 		}
 		cur := btx.Bucket(bucketIndex).Cursor()
 		for k, _ := cur.First(); k != nil; k, _ = cur.Next() {
 			if len(k) != tagSize+8 || !owned[string(k)] {
-				rep.Problems = append(rep.Problems, Problem{Detail: fmt.Sprintf("index posting %x belongs to no item", k)})
+				rep.add(Problem{Detail: fmt.Sprintf("index posting %s belongs to no item", hexShort(k))})
 			}
 		}
 		vc := btx.Bucket(bucketVers).Cursor()
 		for k, v := vc.First(); k != nil; k, v = vc.Next() {
 			if len(k) != 8 || len(v) != chunkSize {
-				rep.Problems = append(rep.Problems, Problem{Detail: fmt.Sprintf("malformed version chunk %x", k)})
+				rep.add(Problem{Detail: fmt.Sprintf("malformed version chunk %s", hexShort(k))})
 				continue
 			}
 			chunk := binary.BigEndian.Uint64(k)
 			if db.badChunks[chunk] {
-				rep.Problems = append(rep.Problems, Problem{Detail: fmt.Sprintf("version chunk %d failed authentication", chunk)})
+				rep.add(Problem{Detail: fmt.Sprintf("version chunk %d failed authentication", chunk)})
 			}
 			for slot := 0; slot < chunkRows; slot++ {
 				row := chunk*chunkRows + uint64(slot)
 				if binary.BigEndian.Uint64(v[slot*8:]) != 0 && !live[row] {
-					rep.Problems = append(rep.Problems, Problem{Detail: fmt.Sprintf("version entry for row %d, which holds no item", row)})
+					rep.add(Problem{Detail: fmt.Sprintf("version entry for row %d, which holds no item", row)})
 				}
 			}
 		}
 		return nil
 	})
+	if rep.omitted > 0 {
+		rep.Problems = append(rep.Problems, Problem{Detail: fmt.Sprintf("and %d more problems", rep.omitted)})
+	}
 	return rep, mapBoltError(err)
 }
 

@@ -47,8 +47,16 @@ func (db *DB) Tag(c *schema.Class, f schema.Field) protect.Tag {
 	return t
 }
 
-// cachedTag lists the attributes whose tags Tag caches.
-var cachedTag = map[string]bool{"sync": true, "tomb": true, "musr": true, "agrp": true}
+// cachedTag lists the attributes whose tags Tag caches: those with few
+// distinct values (groups, flags, protection classes, key parameters),
+// whose tags every write and most queries compute again.
+var cachedTag = map[string]bool{
+	"sync": true, "tomb": true, "musr": true, "agrp": true, "pdmn": true, "vwht": true, "tkid": true,
+	"ptcl": true, "atyp": true, "kcls": true, "type": true, "bsiz": true, "esiz": true, "perm": true,
+	"priv": true, "modi": true, "encr": true, "decr": true, "drve": true, "sign": true, "vrfy": true,
+	"wrap": true, "unwp": true, "ctyp": true, "cenc": true, "asen": true, "extr": true, "next": true,
+	"snrc": true, "vyrc": true,
+}
 
 const maxCachedTags = 4096
 

@@ -130,6 +130,11 @@ func (db *DB) Wipe() error {
 		if err := meta.Put(keyStoreID, storeID[:]); err != nil {
 			return err
 		}
+		// The generation goes on under the new keybag's key: a wipe is
+		// one more commit, never a way back to generation 0.
+		if err := tx.bumpGeneration(db.kb, kb); err != nil {
+			return err
+		}
 		return meta.Put(keyKeybag, blob)
 	})
 	if err != nil {

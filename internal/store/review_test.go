@@ -171,3 +171,68 @@ func TestDeletedAttemptRecordIsWorstCase(t *testing.T) {
 		t.Errorf("after deleting the record: %d failures, wait %v; want the worst case", a.Failures, a.Wait(now))
 	}
 }
+
+// The generation grows with every commit, wipes included, and cannot be
+// edited without the device secret.
+func TestGenerationAuthenticated(t *testing.T) {
+	db, path := openTest(t)
+	g0, err := db.Generation()
+	if err != nil {
+		t.Fatal(err)
+	}
+	insert(t, db, "a", "1")
+	insert(t, db, "b", "2")
+	g1, _ := db.Generation()
+	if g1 != g0+2 {
+		t.Fatalf("generation %d after two commits from %d", g1, g0)
+	}
+	if err := db.Wipe(); err != nil {
+		t.Fatal(err)
+	}
+	if g2, _ := db.Generation(); g2 != g1+1 {
+		t.Fatalf("generation %d after a wipe from %d", g2, g1)
+	}
+	db.Close()
+	bdb, err := bbolt.Open(path, 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := bdb.Update(func(btx *bbolt.Tx) error {
+		raw := bytes.Clone(btx.Bucket(bucketMeta).Get(keyGeneration))
+		raw[7] ^= 1
+		return btx.Bucket(bucketMeta).Put(keyGeneration, raw)
+	}); err != nil {
+		t.Fatal(err)
+	}
+	bdb.Close()
+	if _, err := Open(path, Options{Device: testDevice()}); status.Of(err) != status.Decode {
+		t.Fatalf("Open with an edited generation: %v, want Decode", err)
+	}
+}
+
+// A badly damaged file gives a bounded report: at most maxProblems
+// problems and a count of the rest.
+func TestCheckReportBounded(t *testing.T) {
+	db, _ := openTest(t)
+	if err := db.bolt.Update(func(btx *bbolt.Tx) error {
+		idx := btx.Bucket(bucketIndex)
+		for i := 0; i < maxProblems+500; i++ {
+			k := make([]byte, tagSize+8)
+			binary.BigEndian.PutUint32(k, uint32(i))
+			binary.BigEndian.PutUint64(k[tagSize:], uint64(1_000_000+i))
+			if err := idx.Put(k, nil); err != nil {
+				return err
+			}
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	rep, err := db.Check()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.Problems) != maxProblems+1 || rep.Problems[maxProblems].Detail != "and 500 more problems" {
+		t.Fatalf("%d problems, last %q", len(rep.Problems), rep.Problems[len(rep.Problems)-1].Detail)
+	}
+}

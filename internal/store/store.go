@@ -4,7 +4,7 @@
 //
 // Buckets:
 //
-//	meta                format, store ID, keybag, version root; its sequence numbers rows
+//	meta                format, store ID, keybag, version root, generation; its sequence numbers rows
 //	genp inet cert keys records by row number (8 bytes big-endian)
 //	idx                 postings: tag (12 bytes) ‖ row (8 bytes) → empty
 //	vers                the version table (versions.go)
@@ -21,6 +21,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -29,6 +30,7 @@ import (
 	"go.etcd.io/bbolt"
 	berrors "go.etcd.io/bbolt/errors"
 
+	"github.com/secitemdb/secitemdb/internal/failpoint"
 	"github.com/secitemdb/secitemdb/internal/status"
 	"github.com/secitemdb/secitemdb/protect"
 	"github.com/secitemdb/secitemdb/schema"
@@ -56,6 +58,10 @@ type Options struct {
 	Timeout time.Duration
 	// ReadOnly opens the file shared and refuses writes (for inspection).
 	ReadOnly bool
+	// Anchor, when set, detects a rollback of the whole file: Open fails
+	// with Decode when the file's generation is below the anchor's, and
+	// every commit advances it.
+	Anchor protect.Anchor
 }
 
 // DB is an open store.
@@ -66,6 +72,7 @@ type DB struct {
 	ix      *protect.Indexer
 	storeID [protect.StoreIDSize]byte
 	device  protect.Device
+	anchor  protect.Anchor
 
 	badChunks   map[uint64]bool // version chunks whose MAC failed at Open
 	rootMatches bool            // the version root matched at Open
@@ -140,7 +147,7 @@ func open(path string, opts Options) (*DB, error) {
 		}
 		return nil, ioError("failed to open store", err)
 	}
-	db := &DB{path: path, bolt: bdb, device: dev}
+	db := &DB{path: path, bolt: bdb, device: dev, anchor: opts.Anchor}
 	if err := db.load(); err != nil {
 		bdb.Close()
 		return nil, err
@@ -191,6 +198,10 @@ func (db *DB) load() (err error) {
 		}
 		db.kb = kb
 		db.ix = kb.Indexer()
+		if err := db.checkAnchor(meta.Get(keyGeneration)); err != nil {
+			kb.Close()
+			return err
+		}
 		db.badChunks, db.rootMatches = verifyVersions(btx, db.ix)
 		db.rows.Store(meta.Sequence())
 		return nil
@@ -288,6 +299,9 @@ type Tx struct {
 	btx      *bbolt.Tx
 	writable bool
 	dirty    map[uint64][]byte // version chunks changed by this transaction
+
+	generation uint64 // the generation this transaction commits
+	genWritten bool
 }
 
 // View runs fn in a read-only transaction.
@@ -318,12 +332,20 @@ func (db *DB) Update(fn func(*Tx) error) (err error) {
 	defer unguard(guard())
 	defer recoverCorrupt(&err)
 	fnErr := false
+	var generation uint64
 	err = db.bolt.Update(func(btx *bbolt.Tx) error {
 		tx := &Tx{db: db, btx: btx, writable: true}
 		err := fn(tx)
 		if err == nil {
 			err = tx.flushVersions()
 		}
+		if err == nil && !tx.genWritten {
+			err = tx.bumpGeneration(db.kb, db.kb)
+		}
+		if err == nil {
+			err = failpoint.Hit("store:before-commit")
+		}
+		generation = tx.generation
 		fnErr = err != nil
 		return err
 	})
@@ -333,7 +355,13 @@ func (db *DB) Update(fn func(*Tx) error) (err error) {
 		db.failed = err
 		db.mu.Unlock()
 	}
-	return mapBoltError(err)
+	if err != nil {
+		return mapBoltError(err)
+	}
+	if err := failpoint.Hit("store:after-commit"); err != nil {
+		return err
+	}
+	return db.advanceAnchor(generation)
 }
 
 // recoverCorrupt turns a bbolt panic on a damaged page into an error.
@@ -356,7 +384,9 @@ func mapBoltError(err error) error {
 
 func ioError(what string, err error) error {
 	switch {
-	case errors.Is(err, syscall.ENOSPC), errors.Is(err, syscall.EFBIG), errors.Is(err, syscall.EDQUOT):
+	case errors.Is(err, syscall.ENOSPC), errors.Is(err, syscall.EFBIG), errors.Is(err, syscall.EDQUOT),
+		// bbolt reports a failed file resize with %s, not %w.
+		containsErrno(err, syscall.ENOSPC, syscall.EFBIG, syscall.EDQUOT):
 		return &status.Error{Code: status.DiskFull, Detail: what + ": " + err.Error()}
 	case errors.Is(err, berrors.ErrDatabaseReadOnly):
 		return &status.Error{Code: status.ReadOnly, Detail: what + ": " + err.Error()}
@@ -364,6 +394,18 @@ func ioError(what string, err error) error {
 		return &status.Error{Code: status.Decode, Detail: what + ": " + err.Error()}
 	}
 	return &status.Error{Code: status.IO, Detail: what + ": " + err.Error()}
+}
+
+// containsErrno reports whether err's message ends with the text of one of
+// errnos (for errors wrapped without %w).
+func containsErrno(err error, errnos ...syscall.Errno) bool {
+	msg := err.Error()
+	for _, e := range errnos {
+		if strings.HasSuffix(msg, e.Error()) {
+			return true
+		}
+	}
+	return false
 }
 
 func protectEqual(a, b []byte) bool { return hmac.Equal(a, b) }

@@ -108,6 +108,7 @@ func (tx *Tx) flushVersions() error {
 		return nil
 	}
 	b := tx.btx.Bucket(bucketVers)
+	b.FillPercent = appendFill
 	meta := tx.btx.Bucket(bucketMeta)
 	root := make([]byte, protect.MACSize)
 	copy(root, meta.Get(keyVRoot))

@@ -232,7 +232,9 @@ func (db *DB) seal(c *schema.Class, row uint64, refID [16]byte, version uint64, 
 
 // put stores a sealed item: its record, its postings, its version.
 func (tx *Tx) put(s *Sealed) (*Record, error) {
-	if err := tx.btx.Bucket(classBucket(s.Class)).Put(rowKey(s.Row), s.rec); err != nil {
+	items := tx.btx.Bucket(classBucket(s.Class))
+	items.FillPercent = appendFill
+	if err := items.Put(rowKey(s.Row), s.rec); err != nil {
 		return nil, err
 	}
 	idx := tx.btx.Bucket(bucketIndex)
@@ -249,6 +251,12 @@ func (tx *Tx) put(s *Sealed) (*Record, error) {
 	}
 	return parseRecord(s.Class, s.Row, s.rec)
 }
+
+// appendFill is the fill percent of the buckets keyed by row (records and
+// version chunks): rows only grow, so pages are filled before they split
+// instead of being left half empty (bbolt's default suits random keys,
+// like the index's).
+const appendFill = 0.95
 
 // postedTags returns the postings an item owns: its lookup key, its
 // indexed attributes and, for pkhh/klbl, the identity join tag.

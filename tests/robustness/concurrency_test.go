@@ -1,0 +1,311 @@
+package robustness
+
+import (
+	"fmt"
+	mrand "math/rand/v2"
+	"os"
+	"path/filepath"
+	"runtime"
+	"sort"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/anishathalye/porcupine"
+
+	"github.com/secitemdb/secitemdb/secitem"
+)
+
+// kvInput is one call of the linearizability test on one account.
+type kvInput struct {
+	op    string // add, get, update, delete
+	key   string
+	value string
+}
+
+// kvOutput is what the call returned: its status and, for get, the value.
+type kvOutput struct {
+	status secitem.Status
+	value  string
+}
+
+// kvModel is the sequential specification: one account's value or none.
+// Adds of an existing account fail with ErrDuplicateItem; get, update and
+// delete of a missing one with ErrItemNotFound.
+var kvModel = porcupine.Model{
+	Partition: func(history []porcupine.Operation) [][]porcupine.Operation {
+		by := map[string][]porcupine.Operation{}
+		var keys []string
+		for _, op := range history {
+			k := op.Input.(kvInput).key
+			if _, ok := by[k]; !ok {
+				keys = append(keys, k)
+			}
+			by[k] = append(by[k], op)
+		}
+		sort.Strings(keys)
+		out := make([][]porcupine.Operation, 0, len(keys))
+		for _, k := range keys {
+			out = append(out, by[k])
+		}
+		return out
+	},
+	Init: func() any { return "" }, // "" means absent
+	Step: func(state, input, output any) (bool, any) {
+		s, in, out := state.(string), input.(kvInput), output.(kvOutput)
+		switch in.op {
+		case "add":
+			if s == "" {
+				return out.status == 0, in.value
+			}
+			return out.status == secitem.ErrDuplicateItem, s
+		case "get":
+			if s == "" {
+				return out.status == secitem.ErrItemNotFound, s
+			}
+			return out.status == 0 && out.value == s, s
+		case "update":
+			if s == "" {
+				return out.status == secitem.ErrItemNotFound, s
+			}
+			return out.status == 0, in.value
+		case "delete":
+			if s == "" {
+				return out.status == secitem.ErrItemNotFound, s
+			}
+			return out.status == 0, ""
+		}
+		return false, s
+	},
+	DescribeOperation: func(input, output any) string {
+		in, out := input.(kvInput), output.(kvOutput)
+		return fmt.Sprintf("%s(%s, %q) -> %d %q", in.op, in.key, in.value, out.status, out.value)
+	},
+}
+
+// CC-1: 64 goroutines of mixed Add, CopyMatching, Update and Delete on a
+// few accounts, while another goroutine cycles Lock and Unlock (the items
+// are AccessibleAlways, so locking must not disturb them). The history is
+// checked for linearizability with porcupine; run under -race it also
+// checks for data races. A watchdog fails the test instead of hanging.
+func TestLinearizable(t *testing.T) {
+	duration := 3 * time.Second
+	goroutines := 64
+	switch {
+	case soak:
+		duration, goroutines = 30*time.Minute, 512
+	case testing.Short():
+		duration = 500 * time.Millisecond
+	}
+	db := openStore(t, filepath.Join(t.TempDir(), "lin.keychain"))
+	defer db.Close()
+	if err := db.SetPasscode(nil, passA); err != nil {
+		t.Fatal(err)
+	}
+	var (
+		mu      sync.Mutex
+		history []porcupine.Operation
+		clock   atomic.Int64 // a logical clock: a total order of calls and returns
+		stop    atomic.Bool
+		wg      sync.WaitGroup
+		cycles  atomic.Int64
+	)
+	watchdog := time.AfterFunc(duration+2*time.Minute, func() {
+		buf := make([]byte, 1<<20)
+		panic(fmt.Sprintf("deadlock: goroutines still running after %v\n", duration+2*time.Minute) + string(buf[:runtime.Stack(buf, true)]))
+	})
+	defer watchdog.Stop()
+	for g := 0; g < goroutines; g++ {
+		wg.Add(1)
+		go func(g int) {
+			defer wg.Done()
+			rng := mrand.New(mrand.NewPCG(uint64(g), 99))
+			for n := 0; !stop.Load(); n++ {
+				in := kvInput{key: fmt.Sprintf("acct-%d", rng.IntN(8))}
+				in.op = []string{"add", "get", "get", "update", "delete"}[rng.IntN(5)]
+				if in.op == "add" || in.op == "update" {
+					in.value = fmt.Sprintf("v%d-%d", g, n)
+				}
+				call := clock.Add(1)
+				out := kvCall(db, in)
+				ret := clock.Add(1)
+				mu.Lock()
+				history = append(history, porcupine.Operation{ClientId: g, Input: in, Call: call, Output: out, Return: ret})
+				mu.Unlock()
+			}
+		}(g)
+	}
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for !stop.Load() {
+			if err := db.Lock(); err != nil {
+				t.Error(err)
+				return
+			}
+			if err := db.Unlock(passA); err != nil {
+				t.Error(err)
+				return
+			}
+			cycles.Add(1)
+		}
+	}()
+	time.Sleep(duration)
+	stop.Store(true)
+	wg.Wait()
+	res, info := porcupine.CheckOperationsVerbose(kvModel, history, 5*time.Minute)
+	if res == porcupine.Illegal {
+		f := filepath.Join(t.TempDir(), "history.html")
+		_ = porcupine.VisualizePath(kvModel, info, f)
+		t.Fatalf("the history of %d calls is not linearizable (visualization: %s)", len(history), f)
+	}
+	if res != porcupine.Ok {
+		t.Fatalf("linearizability check inconclusive: %v", res)
+	}
+	t.Logf("CC-1: %d goroutines, %d calls, %d lock/unlock cycles in %v: linearizable", goroutines, len(history), cycles.Load(), duration)
+}
+
+func kvCall(db *secitem.DB, in kvInput) kvOutput {
+	q := genp(in.key)
+	switch in.op {
+	case "add":
+		q[secitem.ValueData] = []byte(in.value)
+		q[secitem.AttrAccessible] = secitem.AccessibleAlways
+		_, err := db.Add(q)
+		return kvOutput{status: statusOf(err)}
+	case "get":
+		q[secitem.ReturnData] = true
+		v, err := db.CopyMatching(q)
+		if err != nil {
+			return kvOutput{status: statusOf(err)}
+		}
+		return kvOutput{value: string(v.([]byte))}
+	case "update":
+		return kvOutput{status: statusOf(db.Update(q, secitem.Dict{secitem.ValueData: []byte(in.value)}))}
+	case "delete":
+		return kvOutput{status: statusOf(db.Delete(q))}
+	}
+	panic("unknown op " + in.op)
+}
+
+// CC-2: readers of WhenUnlocked items race Lock and Unlock. Once Lock has
+// returned, no read that starts before the next Unlock begins may return a
+// secret; reads in flight when Lock is called either finish first or fail
+// with ErrInteractionNotAllowed.
+func TestLockRacingReaders(t *testing.T) {
+	cycles := runs(1000, 100_000)
+	// Without a passcode Lock still drops the WhenUnlocked keys, and
+	// Unlock(nil) is quick, so the test spends its time racing.
+	db := openStore(t, filepath.Join(t.TempDir(), "lock.keychain"))
+	defer db.Close()
+	for i := 0; i < 8; i++ {
+		d := genp(fmt.Sprintf("a-%d", i))
+		d[secitem.AttrAccessible] = secitem.AccessibleWhenUnlocked
+		d[secitem.ValueData] = []byte("class A secret")
+		if _, err := db.Add(d); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// window is odd from the moment Lock returns until Unlock is called;
+	// each transition bumps it, so a read that sees the same odd value
+	// before and after ran entirely inside one locked window.
+	var window atomic.Int64
+	var stop atomic.Bool
+	var reads, refused, violations atomic.Int64
+	var wg sync.WaitGroup
+	for r := 0; r < 32; r++ {
+		wg.Add(1)
+		go func(r int) {
+			defer wg.Done()
+			for i := 0; !stop.Load(); i++ {
+				q := genp(fmt.Sprintf("a-%d", (r+i)%8))
+				q[secitem.ReturnData] = true
+				w := window.Load()
+				v, err := db.CopyMatching(q)
+				inside := w%2 == 1 && window.Load() == w
+				switch {
+				case err == nil:
+					reads.Add(1)
+					if inside {
+						violations.Add(1)
+						t.Errorf("a read started after Lock returned and returned %d bytes of secret", len(v.([]byte)))
+					}
+				case statusOf(err) == secitem.ErrInteractionNotAllowed:
+					refused.Add(1)
+				default:
+					t.Errorf("read: %v", err)
+				}
+			}
+		}(r)
+	}
+	for c := 0; c < cycles; c++ {
+		if err := db.Lock(); err != nil {
+			t.Fatal(err)
+		}
+		window.Add(1)
+		time.Sleep(20 * time.Microsecond)
+		window.Add(1)
+		if err := db.Unlock(nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	stop.Store(true)
+	wg.Wait()
+	t.Logf("CC-2: %d lock/unlock cycles, 32 readers: %d reads returned a secret, %d refused while locked, %d after Lock returned", cycles, reads.Load(), refused.Load(), violations.Load())
+	if refused.Load() == 0 {
+		t.Error("no read was ever refused: the test did not exercise the lock")
+	}
+}
+
+func childHold(fail func(error) int) int {
+	db, err := secitem.Open(os.Getenv("SECITEM_PATH"), options())
+	if err != nil {
+		return fail(err)
+	}
+	defer db.Close()
+	report("held")
+	time.Sleep(time.Hour)
+	return 0
+}
+
+// CC-3: while another process holds the store, Open fails within its
+// Timeout (plus scheduling slack) with ErrNotAvailable; once the holder is
+// killed the lock is gone and the store opens and checks clean. A second
+// Open of an open store in the same process fails at once.
+func TestTwoProcesses(t *testing.T) {
+	n := runs(50, 2_000)
+	path := filepath.Join(t.TempDir(), "two.keychain")
+	seedStore(t, path, nil)
+	var slowest time.Duration
+	for i := 0; i < n; i++ {
+		c := startChild(t, "hold", "SECITEM_PATH="+path)
+		if l := <-c.lines; l != "held" {
+			c.kill()
+			t.Fatalf("holder did not start: %q %s", l, c.stderrText())
+		}
+		opts := options()
+		opts.Timeout = 100 * time.Millisecond
+		start := time.Now()
+		_, err := secitem.Open(path, opts)
+		took := time.Since(start)
+		slowest = max(slowest, took)
+		if statusOf(err) != secitem.ErrNotAvailable {
+			c.kill()
+			t.Fatalf("Open while another process holds the store: %v, want ErrNotAvailable", err)
+		}
+		if took > opts.Timeout+500*time.Millisecond {
+			t.Errorf("Open gave up after %v, Timeout is %v", took, opts.Timeout)
+		}
+		c.kill()
+		db := openStore(t, path)
+		start = time.Now()
+		_, err = secitem.Open(path, options())
+		if statusOf(err) != secitem.ErrNotAvailable || time.Since(start) > 100*time.Millisecond {
+			t.Errorf("a second Open in the same process: %v after %v, want ErrNotAvailable at once", err, time.Since(start))
+		}
+		checkClean(t, db)
+		db.Close()
+	}
+	t.Logf("CC-3: %d holders; every second opener refused within %v (Timeout 100ms); every store clean after its holder was killed", n, slowest.Round(time.Millisecond))
+}
