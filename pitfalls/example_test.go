@@ -27,7 +27,13 @@ func Example_queryVsUniqueness() {
 	// The app searches with an extra, non-key attribute:
 	// SecItemCopyMatching({acct: "mrgumby", class: "genp", gena: "SecItemHints", svce: "AYS"})
 	//   = errSecItemNotFound (-25300)
-	// It concludes the item is missing and adds the same dictionary with the password:
+	// Explain names the cause, and what an add would do:
+	// explain({acct: "mrgumby", class: "genp", gena: "SecItemHints", svce: "AYS"})
+	//   0 of 1 items match
+	//   miss acct "mrgumby", svce "AYS", agrp "secitemdb.default"
+	//     - gena differs: the query has "SecItemHints", the item "A"
+	//     note: same primary key as the query: adding the query's dictionary (with v_Data) fails with errSecDuplicateItem (-25299); update this item instead
+	// The app did not ask; it concludes the item is missing and adds the same dictionary with the password:
 	// SecItemAdd({acct: "mrgumby", class: "genp", gena: "SecItemHints", svce: "AYS", v_Data: <redacted 8 bytes>})
 	//   = errSecDuplicateItem (-25299)
 	// The add collides: gena is not part of the primary key, so both dictionaries name the same item.
@@ -203,6 +209,13 @@ func Example_entitlementChanges() {
 	//   = errSecItemNotFound (-25300)
 	// [app v2] SecItemCopyMatching({agrp: "SKMME9E2Y8.groupA", class: "genp", svce: "token"})
 	//   = errSecMissingEntitlement (-34018)
+	// Version 2's own Explain knows nothing of groupA; the operator's view names it:
+	// [app v2] explain({class: "genp", svce: "token"})
+	//   0 of 0 items match
+	// [app v2] explain({class: "genp", svce: "token"})
+	//   0 of 1 items match
+	//   miss svce "token", agrp "SKMME9E2Y8.groupA"
+	//     - access group "SKMME9E2Y8.groupA" is not in this caller's list ["SKMME9E2Y8.groupB"]
 	//
 	// Lesson: a new item without agrp goes into the first group of the caller's list; a later version whose entitlements drop that group cannot see the items (errSecItemNotFound), and naming the group explicitly is errSecMissingEntitlement.
 	// Right way: set agrp explicitly on every add, keep the groups your items live in, and migrate items (update agrp) before dropping a group.
@@ -224,10 +237,14 @@ func Example_queryConfusion() {
 	// SecItemCopyMatching({class: "genp", m_Limit: "m_LimitAll", r_Attributes: true})
 	//   = errSecSuccess (0), result []any(1)
 	//   item: svce "com.example.api" acct "alice" agrp "secitemdb.default"
-	// The query's acct "Alice" is not the item's "alice".
+	// The query's acct "Alice" is not the item's "alice". Explain says so at once:
+	// explain({acct: "Alice", class: "genp", svce: "com.example.api"})
+	//   0 of 1 items match
+	//   miss acct "alice", svce "com.example.api", agrp "secitemdb.default"
+	//     - acct differs: the query has "Alice", the item "alice"
 	//
 	// Lesson: when CopyMatching does not find an item you are sure exists, list every item of the class with all its attributes and compare them with the query, attribute by attribute; matching is exact and case-sensitive, and m_CaseInsensitive is accepted and ignored.
-	// Right way: run `secitemctl dump` (or CopyMatching with m_LimitAll and r_Attributes) and diff; build queries from the same constants that built the item.
+	// Right way: run `secitemctl explain QUERY` (Client.Explain), which compares every item with the query for you, or `secitemctl dump` and diff; build queries from the same constants that built the item.
 }
 
 // Pitfall 9: a read that fails while locked is not a missing item: deleting then destroys the credential.
@@ -244,6 +261,11 @@ func Example_dataProtectionBackground() {
 	// A background refresh reads the token:
 	// SecItemCopyMatching({acct: "alice", class: "genp", r_Data: true, svce: "api"})
 	//   = errSecInteractionNotAllowed (-25308)
+	// Explain would have told it the item is there, only locked:
+	// explain({acct: "alice", class: "genp", svce: "api"})
+	//   0 of 1 items match
+	//   miss (attributes sealed: pdmn ak is unavailable)
+	//     - the item matches, but its class key is unavailable while Locked (pdmn ak): CopyMatching answers errSecInteractionNotAllowed (-25308) until Unlock
 	// The naive code treats the failure as a missing or corrupt item and starts over:
 	// SecItemDelete({acct: "alice", class: "genp", svce: "api"})
 	//   = errSecSuccess (0)
@@ -260,6 +282,11 @@ func Example_dataProtectionBackground() {
 	// A background refresh reads the token:
 	// SecItemCopyMatching({acct: "alice", class: "genp", r_Data: true, svce: "api"})
 	//   = errSecItemNotFound (-25300)
+	// Explain would have told it the item is there, only locked:
+	// explain({acct: "alice", class: "genp", svce: "api"})
+	//   0 of 1 items match
+	//   miss (attributes sealed: pdmn ak is unavailable)
+	//     - the item matches, but its class key is unavailable while Locked (pdmn ak): CopyMatching answers errSecItemNotFound (-25300) (the file-based shim reports a locked item as not found) until Unlock
 	// The naive code treats the failure as a missing or corrupt item and starts over:
 	// SecItemDelete({acct: "alice", class: "genp", svce: "api"})
 	//   = errSecSuccess (0)

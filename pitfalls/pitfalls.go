@@ -179,12 +179,14 @@ func (s *Session) must(err error) {
 // Caller is an app with entitlements, for scenarios with several.
 type Caller struct {
 	name string
+	e    secitem.Entitlements
 	c    *secitem.Client
 }
 
 // App returns a caller with the given keychain-access-groups.
 func (s *Session) App(name string, groups ...string) *Caller {
-	return &Caller{name: name, c: s.db.Client(secitem.Entitlements{KeychainAccessGroups: groups})}
+	e := secitem.Entitlements{KeychainAccessGroups: groups}
+	return &Caller{name: name, e: e, c: s.db.Client(e)}
 }
 
 func (s *Session) call(who *Caller, op string, dicts []secitem.Dict, do func() (any, error)) (any, error) {
@@ -248,6 +250,45 @@ func (s *Session) Add(who *Caller, d secitem.Dict) (any, error) {
 // Find calls SecItemCopyMatching and narrates it.
 func (s *Session) Find(who *Caller, d secitem.Dict) (any, error) {
 	return s.call(who, "SecItemCopyMatching", []secitem.Dict{d}, func() (any, error) { return s.client(who).CopyMatching(d) })
+}
+
+// Explain narrates why a query does not match: secitem's Explain for a
+// caller, or with operator set, the operator's view of every item
+// (ExplainAs) for that caller.
+func (s *Session) Explain(who *Caller, operator bool, d secitem.Dict) {
+	var ex *secitem.Explanation
+	var err error
+	switch {
+	case operator && who != nil:
+		ex, err = s.db.ExplainAs(who.e, d)
+	case who != nil:
+		ex, err = who.c.Explain(d)
+	default:
+		ex, err = s.db.Explain(d)
+	}
+	prefix := ""
+	if who != nil {
+		prefix = "[" + who.name + "] "
+	}
+	fmt.Fprintf(s.w, "%sexplain(%s)\n", prefix, secitem.FormatDict(d))
+	if err != nil {
+		fmt.Fprintf(s.w, "  = %s (%d)\n", statusName(secitem.StatusOf(err)), secitem.StatusOf(err))
+		return
+	}
+	fmt.Fprintf(s.w, "  %d of %d items match\n", ex.Matches, len(ex.Items))
+	for _, it := range ex.Items {
+		if it.Matches {
+			continue
+		}
+		fmt.Fprintf(s.w, "  miss %s\n", it.Summary)
+		for _, r := range it.Reasons {
+			fmt.Fprintf(s.w, "    - %s\n", r.Text)
+		}
+		for _, n := range it.Notes {
+			fmt.Fprintf(s.w, "    note: %s\n", n)
+		}
+	}
+	s.flushTrace()
 }
 
 // Update calls SecItemUpdate and narrates it.

@@ -25,7 +25,9 @@ var all = []*Pitfall{
 			s.Add(nil, Dict{Class: ClassGenericPassword, AttrService: "AYS", AttrAccount: "mrgumby", AttrGeneric: "A", ValueData: []byte("opendoor")})
 			s.Say("The app searches with an extra, non-key attribute:")
 			s.Find(nil, Dict{Class: ClassGenericPassword, AttrService: "AYS", AttrAccount: "mrgumby", AttrGeneric: "SecItemHints"})
-			s.Say("It concludes the item is missing and adds the same dictionary with the password:")
+			s.Say("Explain names the cause, and what an add would do:")
+			s.Explain(nil, false, Dict{Class: ClassGenericPassword, AttrService: "AYS", AttrAccount: "mrgumby", AttrGeneric: "SecItemHints"})
+			s.Say("The app did not ask; it concludes the item is missing and adds the same dictionary with the password:")
 			s.Add(nil, Dict{Class: ClassGenericPassword, AttrService: "AYS", AttrAccount: "mrgumby", AttrGeneric: "SecItemHints", ValueData: []byte("opendoor")})
 			s.Say("The add collides: gena is not part of the primary key, so both dictionaries name the same item.")
 		},
@@ -152,13 +154,16 @@ var all = []*Pitfall{
 			s.Say("Version 2 dropped groupA:")
 			s.Find(v2, Dict{Class: ClassGenericPassword, AttrService: "token"})
 			s.Find(v2, Dict{Class: ClassGenericPassword, AttrService: "token", AttrAccessGroup: "SKMME9E2Y8.groupA"})
+			s.Say("Version 2's own Explain knows nothing of groupA; the operator's view names it:")
+			s.Explain(v2, false, Dict{Class: ClassGenericPassword, AttrService: "token"})
+			s.Explain(v2, true, Dict{Class: ClassGenericPassword, AttrService: "token"})
 		},
 	},
 	{
 		Number: 8, Name: "query-confusion", Title: "Lost keychain items, redux: query confusion",
 		Summary: "when a search finds nothing, dump every item and compare",
 		Lesson:  "when CopyMatching does not find an item you are sure exists, list every item of the class with all its attributes and compare them with the query, attribute by attribute; matching is exact and case-sensitive, and m_CaseInsensitive is accepted and ignored.",
-		Right:   "run `secitemctl dump` (or CopyMatching with m_LimitAll and r_Attributes) and diff; build queries from the same constants that built the item.",
+		Right:   "run `secitemctl explain QUERY` (Client.Explain), which compares every item with the query for you, or `secitemctl dump` and diff; build queries from the same constants that built the item.",
 		scenario: func(s *Session) {
 			s.Add(nil, Dict{Class: ClassGenericPassword, AttrService: "com.example.api", AttrAccount: "alice", ValueData: []byte("token")})
 			s.Say("The app searches for its user, spelled as typed at login:")
@@ -171,7 +176,8 @@ var all = []*Pitfall{
 					s.Say("  item: svce %q acct %q agrp %q", d[AttrService], d[AttrAccount], d[AttrAccessGroup])
 				}
 			}
-			s.Say("The query's acct \"Alice\" is not the item's \"alice\".")
+			s.Say("The query's acct \"Alice\" is not the item's \"alice\". Explain says so at once:")
+			s.Explain(nil, false, Dict{Class: ClassGenericPassword, AttrService: "com.example.api", AttrAccount: "Alice"})
 		},
 	},
 	{
@@ -185,6 +191,8 @@ var all = []*Pitfall{
 			s.Lock()
 			s.Say("A background refresh reads the token:")
 			_, err := s.Find(nil, Dict{Class: ClassGenericPassword, AttrService: "api", AttrAccount: "alice", ReturnData: true})
+			s.Say("Explain would have told it the item is there, only locked:")
+			s.Explain(nil, false, Dict{Class: ClassGenericPassword, AttrService: "api", AttrAccount: "alice"})
 			if err != nil {
 				s.Say("The naive code treats the failure as a missing or corrupt item and starts over:")
 				s.Delete(nil, Dict{Class: ClassGenericPassword, AttrService: "api", AttrAccount: "alice"})

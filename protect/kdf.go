@@ -53,22 +53,34 @@ func DefaultKDFCost() KDFCost {
 
 // Calibrate returns the base cost with the number of passes whose
 // derivation takes about target here: after a warm-up run, it times one
-// and three passes, splits the fixed cost (filling 64 MiB) from the cost
-// per pass, and solves for the target.
+// and three passes (the fastest of three runs each, so a busy moment on a
+// shared machine does not skew the estimate), splits the fixed cost
+// (filling 64 MiB) from the cost per pass, and solves for the target
+// (1 to 8 passes).
 func Calibrate(target time.Duration) KDFCost {
 	c := baseCost
 	run := func(t uint32) time.Duration {
-		start := time.Now()
-		argon2.IDKey([]byte("calibration"), make([]byte, 16), t, c.MemoryKiB, c.Threads, KeySize)
-		return time.Since(start)
+		best := time.Duration(1<<63 - 1)
+		for i := 0; i < 3; i++ {
+			start := time.Now()
+			argon2.IDKey([]byte("calibration"), make([]byte, 16), t, c.MemoryKiB, c.Threads, KeySize)
+			best = min(best, time.Since(start))
+		}
+		return best
 	}
-	run(1) // warm-up: the first run pays for page faults
+	run(1) // warm-up: the first runs pay for page faults
 	t1, t3 := run(1), run(3)
+	c.Time = passesFor(target, t1, t3)
+	return c
+}
+
+// passesFor solves for the number of passes that takes about target,
+// given the time of one pass and of three.
+func passesFor(target, t1, t3 time.Duration) uint32 {
 	perPass := max((t3-t1)/2, time.Millisecond)
 	fixed := max(t1-perPass, 0)
 	passes := (target - fixed + perPass/2) / perPass
-	c.Time = uint32(min(max(passes, 1), 8))
-	return c
+	return uint32(min(max(passes, 1), 8))
 }
 
 // KDFParams are the argon2id parameters of a store's passcode, stored in

@@ -324,3 +324,21 @@ func TestPasscodeChangeDiscardWipes(t *testing.T) {
 		}
 	}
 }
+
+// The pass count solves fixed + passes × perPass ≈ target, within 1..8.
+func TestPassesFor(t *testing.T) {
+	ms := time.Millisecond
+	for _, tc := range []struct {
+		t1, t3 time.Duration
+		want   uint32
+	}{
+		{25 * ms, 65 * ms, 8},  // 20 ms a pass, 5 ms fixed: 180 ms is about 9 passes, capped at 8
+		{60 * ms, 160 * ms, 3}, // 50 ms a pass, 10 ms fixed: 3 passes take 160 ms, 4 would take 210
+		{200 * ms, 600 * ms, 1},
+		{30 * ms, 30 * ms, 8}, // no measurable per-pass cost: the most passes
+	} {
+		if got := passesFor(180*ms, tc.t1, tc.t3); got != tc.want {
+			t.Errorf("passesFor(180ms, %v, %v) = %d, want %d", tc.t1, tc.t3, got, tc.want)
+		}
+	}
+}

@@ -323,3 +323,42 @@ func ExampleDB_GenerateKey() {
 	// verifies: true
 	// exportable: false
 }
+
+func ExampleDB_Explain() {
+	db, done := exampleDB()
+	defer done()
+	db.Add(secitem.Dict{
+		secitem.Class:       secitem.ClassGenericPassword,
+		secitem.AttrService: "AYS",
+		secitem.AttrAccount: "mrgumby",
+		secitem.AttrGeneric: "A",
+		secitem.ValueData:   []byte("opendoor"),
+	})
+
+	// The search misses: why?
+	ex, err := db.Explain(secitem.Dict{
+		secitem.Class:       secitem.ClassGenericPassword,
+		secitem.AttrService: "AYS",
+		secitem.AttrAccount: "mrgumby",
+		secitem.AttrGeneric: "SecItemHints",
+	})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	fmt.Println(ex.Matches, "matches")
+	for _, it := range ex.Items {
+		fmt.Println(it.Summary)
+		for _, r := range it.Reasons {
+			fmt.Println("  -", r.Text)
+		}
+		for _, n := range it.Notes {
+			fmt.Println("  note:", n)
+		}
+	}
+	// Output:
+	// 0 matches
+	// acct "mrgumby", svce "AYS", agrp "secitemdb.default"
+	//   - gena differs: the query has "SecItemHints", the item "A"
+	//   note: same primary key as the query: adding the query's dictionary (with v_Data) fails with errSecDuplicateItem (-25299); update this item instead
+}

@@ -454,3 +454,23 @@ func TestProgressBarFrames(t *testing.T) {
 		t.Errorf("frames at %s, want %s", got, want)
 	}
 }
+
+// explain prints why each item does or does not match, as a table and as
+// JSON; find points to it when nothing matches.
+func TestExplainCommand(t *testing.T) {
+	s := newSession(t)
+	s.must("", "add", `{"class":"genp","svce":"AYS","acct":"mrgumby","gena":"A","v_Data":{"$data":"b3BlbmRvb3I="}}`)
+	s.must("", "add", `{"class":"genp","svce":"AYS","acct":"other","sync":1}`)
+	s.must("", "--group", "groupA", "add", `{"class":"genp","svce":"AYS","acct":"elsewhere"}`)
+	s.transcript.Reset()
+	q := `{"class":"genp","svce":"AYS","acct":"mrgumby","gena":"SecItemHints"}`
+	s.run("", "find", q)
+	s.run("", "explain", q)
+	s.run("", "explain", "-o", "json", q)
+	s.run("", "--group", "groupB", "explain", `{"class":"genp","svce":"AYS"}`)
+	s.run("", "explain", `{"class":"nope"}`)
+	s.golden("explain")
+	if strings.Contains(s.transcript.String(), "opendoor") || strings.Contains(s.transcript.String(), "b3BlbmRvb3I") {
+		t.Fatal("explain printed a secret")
+	}
+}

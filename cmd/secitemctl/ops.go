@@ -42,7 +42,7 @@ func cmdFind(e *env, g *globals, args []string) error {
 	defer db.Close()
 	r, err := db.CopyMatching(d)
 	if errors.Is(err, secitem.ErrItemNotFound) {
-		return hintError{err, "run `secitemctl dump` and compare every item with the query, attribute by attribute"}
+		return hintError{err, "run `secitemctl explain '" + args[0] + "'` to see why each item does not match"}
 	}
 	if err != nil {
 		return err

@@ -33,18 +33,38 @@ func (tx *Tx) own(b []byte) []byte {
 func (db *DB) Tag(c *schema.Class, f schema.Field) protect.Tag {
 	var buf [64]byte
 	can := f.Value.Canonical(buf[:0])
-	if !cachedTag[f.Attr.Code] {
+	if !cachedTag[f.Attr.Code] || len(can) > maxCachedValue {
 		return db.ix.Tag(c.Code, f.Attr.Code, can)
 	}
-	key := tagKey{class: c.Code, code: f.Attr.Code, value: string(can)}
-	if t, ok := db.tags.Load(key); ok {
-		return t.(protect.Tag)
+	// A fixed-size key: looking it up allocates nothing.
+	var key tagKey
+	copy(key.class[:], c.Code)
+	copy(key.code[:], f.Attr.Code)
+	key.n = uint8(len(can))
+	copy(key.value[:], can)
+	db.tagMu.RLock()
+	t, ok := db.tagMap[key]
+	db.tagMu.RUnlock()
+	if ok {
+		return t
 	}
-	t := db.ix.Tag(c.Code, f.Attr.Code, can)
-	if db.tagCount.Add(1) <= maxCachedTags {
-		db.tags.Store(key, t)
+	t = db.ix.Tag(c.Code, f.Attr.Code, can)
+	db.tagMu.Lock()
+	if len(db.tagMap) < maxCachedTags {
+		if db.tagMap == nil {
+			db.tagMap = map[tagKey]protect.Tag{}
+		}
+		db.tagMap[key] = t
 	}
+	db.tagMu.Unlock()
 	return t
+}
+
+// clearTags empties the tag cache (the index key changed).
+func (db *DB) clearTags() {
+	db.tagMu.Lock()
+	db.tagMap = nil
+	db.tagMu.Unlock()
 }
 
 // cachedTag lists the attributes whose tags Tag caches: those with few
@@ -60,7 +80,14 @@ var cachedTag = map[string]bool{
 
 const maxCachedTags = 4096
 
-type tagKey struct{ class, code, value string }
+// maxCachedValue is the longest canonical value whose tag is cached.
+const maxCachedValue = 62
+
+type tagKey struct {
+	class, code [4]byte
+	n           uint8
+	value       [maxCachedValue]byte
+}
 
 // groupTags returns the tags of agrp = g for each group.
 func (db *DB) groupTags(c *schema.Class, groups []string) []protect.Tag {
@@ -504,3 +531,29 @@ func (tx *Tx) Read(r *Record, parts Parts) (attrs, secret schema.Fields, err err
 
 // Available reports whether r's class key is in memory.
 func (tx *Tx) Available(r *Record) bool { return tx.db.kb.Available(r.KeyID) }
+
+// SamePrimaryKey reports whether r has the primary key that fields give
+// (missing attributes count as their defaults), decided from tags: what
+// an Add of fields would collide with.
+func (tx *Tx) SamePrimaryKey(r *Record, fields schema.Fields) bool {
+	if !r.Readable() {
+		return false
+	}
+	c := r.Class
+	if !r.hasPosted(tx.db.lookupTag(c, fields)) {
+		return false
+	}
+	for _, a := range c.PrimaryKey() {
+		if slices.Contains(c.LookupKey(), a) {
+			continue
+		}
+		v, ok := fields.Get(a.Code)
+		if !ok {
+			v, _ = a.Default()
+		}
+		if !r.HasTag(tx.db.Tag(c, schema.Field{Attr: a, Value: v})) {
+			return false
+		}
+	}
+	return true
+}

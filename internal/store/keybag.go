@@ -143,8 +143,7 @@ func (db *DB) Wipe() error {
 	}
 	old := db.kb
 	db.kb, db.ix, db.storeID = kb, kb.Indexer(), storeID
-	db.tags.Clear() // tags of the old index key
-	db.tagCount.Store(0)
+	db.clearTags() // tags of the old index key
 	db.badChunks, db.rootMatches = map[uint64]bool{}, true
 	old.Close()
 	return nil

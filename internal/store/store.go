@@ -79,8 +79,8 @@ type DB struct {
 	failed      error           // set after a write failed in a way that leaves the handle unsafe
 	mu          sync.Mutex
 
-	tags     sync.Map // tagKey -> protect.Tag, see Tag
-	tagCount atomic.Int64
+	tagMu  sync.RWMutex
+	tagMap map[tagKey]protect.Tag // see Tag
 
 	group committer     // group commit, see Write
 	rows  atomic.Uint64 // the last row number handed out, see Prepare

@@ -1,0 +1,119 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/secitemdb/secitemdb/secitem"
+)
+
+func init() {
+	commands["explain"] = &command{args: "QUERY_JSON", summary: "say why each item of the query's class does or does not match", run: cmdExplain, nargs: [2]int{1, 1}}
+}
+
+// explainShown is how many items the table shows; -o json lists all.
+const explainShown = 20
+
+// cmdExplain explains a CopyMatching query against every item of its class,
+// as the caller given by --group and --app-id would run it (the operator's
+// view: items in other groups are listed with the group they are in).
+func cmdExplain(e *env, g *globals, args []string) error {
+	q, err := decodeDict(args[0])
+	if err != nil {
+		return err
+	}
+	db, err := openStore(e, g, readWrite, true)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	ent := secitem.Entitlements{KeychainAccessGroups: g.groups, ApplicationIdentifier: g.appID}
+	if len(ent.KeychainAccessGroups) == 0 && ent.ApplicationIdentifier == "" {
+		ent.KeychainAccessGroups = []string{secitem.DefaultAccessGroup}
+	}
+	ex, err := db.ExplainAs(ent, q)
+	if err != nil {
+		return err
+	}
+	if g.output == "json" {
+		return printExplanationJSON(e, ex)
+	}
+	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintf(tw, "query\t%s\n", ex.Query)
+	for i, f := range ex.Implicit {
+		label := ""
+		if i == 0 {
+			label = "implicit filters"
+		}
+		fmt.Fprintf(tw, "%s\t%s\n", label, f)
+	}
+	misses := len(ex.Items) - ex.Matches
+	fmt.Fprintf(tw, "result\t%d item%s match, %d do%s not\n", ex.Matches, plural(ex.Matches), misses, map[bool]string{true: "es", false: ""}[misses == 1])
+	for i, it := range ex.Items {
+		if i == explainShown {
+			fmt.Fprintf(tw, "\t… %d more (-o json lists every item)\n", len(ex.Items)-explainShown)
+			break
+		}
+		name := it.Summary
+		if name == "" {
+			name = fmt.Sprintf("item %x", it.PersistentRef)
+		}
+		if it.Matches {
+			fmt.Fprintf(tw, "\nmatch\t%s\n", name)
+		} else {
+			fmt.Fprintf(tw, "\nmiss\t%s\n", name)
+		}
+		for _, r := range it.Reasons {
+			fmt.Fprintf(tw, "\t- %s\n", r.Text)
+		}
+		for _, n := range it.Notes {
+			fmt.Fprintf(tw, "\tnote: %s\n", n)
+		}
+	}
+	for i, u := range ex.Undecided {
+		label := ""
+		if i == 0 {
+			label = "\nundecided"
+		}
+		fmt.Fprintf(tw, "%s\t%s\n", label, u)
+	}
+	return tw.Flush()
+}
+
+func printExplanationJSON(e *env, ex *secitem.Explanation) error {
+	type reason struct {
+		Kind string `json:"kind"`
+		Attr string `json:"attr,omitempty"`
+		Text string `json:"text"`
+	}
+	type item struct {
+		PersistentRef map[string][]byte `json:"v_PersistentRef"`
+		Summary       string            `json:"summary,omitempty"`
+		Matches       bool              `json:"matches"`
+		Reasons       []reason          `json:"reasons,omitempty"`
+		Notes         []string          `json:"notes,omitempty"`
+	}
+	out := struct {
+		Class     string   `json:"class"`
+		Query     string   `json:"query"`
+		Implicit  []string `json:"implicit"`
+		Matches   int      `json:"matches"`
+		Items     []item   `json:"items"`
+		Undecided []string `json:"undecided,omitempty"`
+	}{Class: ex.Class, Query: ex.Query, Implicit: ex.Implicit, Matches: ex.Matches, Items: []item{}, Undecided: ex.Undecided}
+	for _, it := range ex.Items {
+		x := item{PersistentRef: map[string][]byte{"$data": it.PersistentRef}, Summary: it.Summary, Matches: it.Matches, Notes: it.Notes}
+		for _, r := range it.Reasons {
+			x.Reasons = append(x.Reasons, reason{Kind: r.Kind, Attr: r.Attr, Text: r.Text})
+		}
+		out.Items = append(out.Items, x)
+	}
+	b, err := json.MarshalIndent(out, "", "  ")
+	if err != nil {
+		return err
+	}
+	_, err = fmt.Fprintln(e.stdout, strings.TrimSpace(string(b)))
+	return err
+}
