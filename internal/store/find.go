@@ -103,10 +103,29 @@ func (db *DB) groupTags(c *schema.Class, groups []string) []protect.Tag {
 // stored (they are joins of a certificate and a key): asking for their
 // bucket is a caller's bug, reported rather than dereferenced.
 func (tx *Tx) items(c *schema.Class) (*bbolt.Bucket, error) {
-	if b := tx.btx.Bucket(classBucket(c)); b != nil {
-		return b, nil
+	i := classIndex(c)
+	if i < 0 {
+		return nil, status.New(status.Internal, "class %q has no stored items", c.Code)
 	}
-	return nil, status.New(status.Internal, "class %q has no stored items", c.Code)
+	if tx.bItems[i] == nil {
+		tx.bItems[i] = tx.btx.Bucket(classBucket(c))
+	}
+	return tx.bItems[i], nil
+}
+
+// classIndex numbers the stored classes (-1 for identities).
+func classIndex(c *schema.Class) int {
+	switch c {
+	case schema.GenericPassword:
+		return 0
+	case schema.InternetPassword:
+		return 1
+	case schema.Certificate:
+		return 2
+	case schema.Key:
+		return 3
+	}
+	return -1
 }
 
 // Query is what Find matches: equality filters (the caller's and the
@@ -266,7 +285,7 @@ func hasAny(r *Record, tags []protect.Tag) bool {
 // ascending order (a leapfrog join: each cursor seeks to the largest row
 // seen so far), so the cost follows the shortest posting list.
 func (tx *Tx) intersect(prefixes [][]byte, from uint64, fn func(row uint64) (bool, error)) error {
-	idx := tx.btx.Bucket(bucketIndex)
+	idx := tx.index()
 	curs := make([]interface {
 		Seek([]byte) ([]byte, []byte)
 	}, len(prefixes))
@@ -346,7 +365,7 @@ func (tx *Tx) ByPrimaryKey(c *schema.Class, fields schema.Fields) (*Record, erro
 	if err != nil {
 		return nil, err
 	}
-	cur := tx.btx.Bucket(bucketIndex).Cursor()
+	cur := tx.index().Cursor()
 	for k, _ := cur.Seek(lk[:]); k != nil && bytes.HasPrefix(k, lk[:]); k, _ = cur.Next() {
 		if len(k) != tagSize+8 {
 			continue

@@ -121,6 +121,7 @@ func (db *DB) Wipe() error {
 				return err
 			}
 		}
+		tx.forgetBuckets()
 		meta := tx.btx.Bucket(bucketMeta)
 		for _, k := range [][]byte{keyVRoot, keyAttempts} {
 			if err := meta.Delete(k); err != nil {

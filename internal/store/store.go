@@ -302,6 +302,32 @@ type Tx struct {
 
 	generation uint64 // the generation this transaction commits
 	genWritten bool
+
+	// Bucket handles, looked up once per transaction (a lookup is a
+	// search of the root bucket and an allocation).
+	bIndex, bVers *bbolt.Bucket
+	bItems        [4]*bbolt.Bucket
+}
+
+// index returns the postings bucket.
+func (tx *Tx) index() *bbolt.Bucket {
+	if tx.bIndex == nil {
+		tx.bIndex = tx.btx.Bucket(bucketIndex)
+	}
+	return tx.bIndex
+}
+
+// vers returns the version-table bucket.
+func (tx *Tx) vers() *bbolt.Bucket {
+	if tx.bVers == nil {
+		tx.bVers = tx.btx.Bucket(bucketVers)
+	}
+	return tx.bVers
+}
+
+// forgetBuckets drops the cached handles (after buckets are recreated).
+func (tx *Tx) forgetBuckets() {
+	tx.bIndex, tx.bVers, tx.bItems = nil, nil, [4]*bbolt.Bucket{}
 }
 
 // View runs fn in a read-only transaction.

@@ -63,7 +63,7 @@ func (tx *Tx) currentVersion(row uint64) uint64 {
 // at Open and still fails (a chunk rewritten since, from zeros, verifies
 // again).
 func (tx *Tx) storedChunk(key []byte, n uint64) []byte {
-	v := tx.btx.Bucket(bucketVers).Get(key)
+	v := tx.vers().Get(key)
 	if len(v) != chunkSize {
 		return nil
 	}
@@ -107,7 +107,7 @@ func (tx *Tx) flushVersions() error {
 	if len(tx.dirty) == 0 {
 		return nil
 	}
-	b := tx.btx.Bucket(bucketVers)
+	b := tx.vers()
 	b.FillPercent = appendFill
 	meta := tx.btx.Bucket(bucketMeta)
 	root := make([]byte, protect.MACSize)

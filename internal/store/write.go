@@ -94,7 +94,11 @@ func (tx *Tx) Delete(r *Record) error {
 	if err := tx.dropPostings(r); err != nil {
 		return err
 	}
-	if err := tx.btx.Bucket(classBucket(r.Class)).Delete(rowKey(r.Row)); err != nil {
+	items, err := tx.items(r.Class)
+	if err != nil {
+		return err
+	}
+	if err := items.Delete(rowKey(r.Row)); err != nil {
 		return err
 	}
 	return tx.setVersion(r.Row, 0)
@@ -110,7 +114,7 @@ func (tx *Tx) dropPostings(r *Record) error {
 }
 
 func (tx *Tx) removePostings(r *Record) error {
-	idx := tx.btx.Bucket(bucketIndex)
+	idx := tx.index()
 	posted := r.postedTags()
 	key := make([]byte, tagSize+8)
 	for i := 0; i < r.nposted; i++ {
@@ -126,7 +130,7 @@ func (tx *Tx) removePostings(r *Record) error {
 // removeAllPostings removes every posting of a row whose header is too
 // damaged to say which it owns (a full index scan; only for corrupt rows).
 func (tx *Tx) removeAllPostings(row uint64) error {
-	idx := tx.btx.Bucket(bucketIndex)
+	idx := tx.index()
 	var dead [][]byte
 	cur := idx.Cursor()
 	for k, _ := cur.First(); k != nil; k, _ = cur.Next() {
@@ -232,12 +236,15 @@ func (db *DB) seal(c *schema.Class, row uint64, refID [16]byte, version uint64, 
 
 // put stores a sealed item: its record, its postings, its version.
 func (tx *Tx) put(s *Sealed) (*Record, error) {
-	items := tx.btx.Bucket(classBucket(s.Class))
+	items, err := tx.items(s.Class)
+	if err != nil {
+		return nil, err
+	}
 	items.FillPercent = appendFill
 	if err := items.Put(rowKey(s.Row), s.rec); err != nil {
 		return nil, err
 	}
-	idx := tx.btx.Bucket(bucketIndex)
+	idx := tx.index()
 	pk := make([]byte, tagSize+8)
 	for _, t := range s.posted {
 		copy(pk, t[:])
