@@ -24,6 +24,12 @@ func Parse(op Op, flavor Flavor, dict map[string]any) (*Plan, error) {
 	if err := p.resolveClass(dict); err != nil {
 		return nil, err
 	}
+	// Room for every key and the three implicit filters up front: Set
+	// would otherwise grow the lists one reallocation at a time.
+	p.Fields = make(schema.Fields, 0, len(dict))
+	if op != Add {
+		p.Implicit = make(schema.Fields, 0, 3)
+	}
 	other := 0
 	for k := range dict {
 		if len(k) != 4 && k != KeyClass {
