@@ -77,6 +77,10 @@ func (c *Client) add(attrs Dict) (any, error) {
 	if err := p.ApplyAddDefaults(c.db.now()); err != nil {
 		return nil, err
 	}
+	if err := checkSyncable(p.Fields); err != nil {
+		return nil, err
+	}
+	p.Fields = withUUID(p.Class, p.Fields)
 	// Seal outside the transaction, so concurrent adds encrypt in
 	// parallel and share only the commit.
 	sealed, err := c.db.st.Prepare(p.Class, p.Fields, p.Secret)
@@ -459,11 +463,23 @@ func (c *Client) update(q, attrsToUpdate Dict) error {
 				return err
 			}
 			fields, secret := applyChanges(r.Class, attrs, secret, ch, now)
+			if err := checkSyncable(fields); err != nil {
+				return err
+			}
 			if err := c.db.checkCollision(tx, r, fields); err != nil {
 				return err
 			}
+			// Moving a synchronizable item to a new primary key leaves a
+			// tombstone for the old one (or as u_Tomb says).
+			moved := !samePrimaryKey(r.Class, attrs, fields)
+			tomb := moved && wantsTombstone(tx, p, r)
 			if _, _, err := tx.Rewrite(r, fields, secret); err != nil {
 				return err
+			}
+			if tomb {
+				if _, err := c.db.insert(tx, r.Class, tombstoneOf(r.Class, attrs, now), nil); err != nil {
+					return err
+				}
 			}
 			updated++
 		}
@@ -560,7 +576,7 @@ func (c *Client) del(q Dict) error {
 			return status.New(status.ItemNotFound, "no item matches the query")
 		}
 		for _, r := range victims {
-			if err := tx.Delete(r); err != nil {
+			if err := c.db.deleteOne(tx, p, r); err != nil {
 				return err
 			}
 		}

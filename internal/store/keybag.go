@@ -122,6 +122,9 @@ func (db *DB) Wipe() error {
 			}
 		}
 		tx.forgetBuckets()
+		if err := tx.dropSyncBuckets(); err != nil {
+			return err
+		}
 		meta := tx.btx.Bucket(bucketMeta)
 		for _, k := range [][]byte{keyVRoot, keyAttempts} {
 			if err := meta.Delete(k); err != nil {

@@ -300,8 +300,9 @@ type Tx struct {
 	writable bool
 	dirty    map[uint64][]byte // version chunks changed by this transaction
 
-	generation uint64 // the generation this transaction commits
-	genWritten bool
+	generation  uint64 // the generation this transaction commits
+	genWritten  bool
+	skipJournal bool
 
 	// Bucket handles, looked up once per transaction (a lookup is a
 	// search of the root bucket and an allocation).

@@ -91,6 +91,9 @@ func (tx *Tx) Rewrite(old *Record, fields, secret schema.Fields) (*Record, schem
 // Delete removes an item: its record, its postings and its version. It
 // needs no key, so it works whatever the lock state.
 func (tx *Tx) Delete(r *Record) error {
+	if err := tx.journal(r, true); err != nil {
+		return err
+	}
 	if err := tx.dropPostings(r); err != nil {
 		return err
 	}
@@ -256,7 +259,11 @@ func (tx *Tx) put(s *Sealed) (*Record, error) {
 	if err := tx.setVersion(s.Row, s.version); err != nil {
 		return nil, err
 	}
-	return parseRecord(s.Class, s.Row, s.rec)
+	r, err := parseRecord(s.Class, s.Row, s.rec)
+	if err != nil {
+		return nil, err
+	}
+	return r, tx.journal(r, false)
 }
 
 // appendFill is the fill percent of the buckets keyed by row (records and
@@ -304,14 +311,16 @@ func dedupe(tags []protect.Tag) []protect.Tag {
 }
 
 // contentHash is the item's sha1 attribute: SHA-1 over the encoding of its
-// attributes and secret (not Apple's DER; secitemdb's own canonical form).
-// It is stored only inside the sealed attributes.
+// attributes and secret (not Apple's DER; secitemdb's own canonical form),
+// leaving out the UUID, so two stores holding the same item (same
+// contents, different UUIDs) give it the same hash. It is stored only
+// inside the sealed attributes.
 func contentHash(fields, secret schema.Fields) []byte {
 	h := sha1.New()
 	var buf []byte
 	for _, fs := range []schema.Fields{fields, secret} {
 		for _, f := range fs {
-			if f.Attr.Has(schema.Computed) {
+			if f.Attr.Has(schema.Computed) || f.Attr.Code == "UUID" {
 				continue
 			}
 			buf = append(buf[:0], f.Attr.Code...)
