@@ -474,3 +474,25 @@ func TestExplainCommand(t *testing.T) {
 		t.Fatal("explain printed a secret")
 	}
 }
+
+// sync runs secitemctl-sync with the store and the sync flags; without it
+// on PATH, it says how to install it.
+func TestSyncDelegates(t *testing.T) {
+	s := newSession(t)
+	t.Setenv("PATH", t.TempDir())
+	_, stderr, code := s.run("", "sync", "status", "--sync-group", "team")
+	if code == 0 || !strings.Contains(stderr, "go -C etcdsync install ./cmd/secitemctl-sync") {
+		t.Fatalf("without the program: %d %s", code, stderr)
+	}
+	bin := t.TempDir()
+	script := "#!/bin/sh\necho \"$@\"\nread line\necho \"stdin: $line\"\n"
+	if err := os.WriteFile(filepath.Join(bin, "secitemctl-sync"), []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("PATH", bin)
+	stdout, stderr, code := s.run("team secret\n", "sync", "join", "--sync-group", "team", "--etcd", "http://e:2379")
+	want := "--db " + s.path("test.keychain") + " --group team --endpoints http://e:2379 join\nstdin: team secret\n"
+	if code != 0 || stdout != want {
+		t.Fatalf("delegated as %q (code %d, %s), want %q", stdout, code, stderr, want)
+	}
+}

@@ -1,0 +1,99 @@
+package main
+
+import (
+	"bytes"
+	"net"
+	"net/url"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"go.etcd.io/etcd/server/v3/embed"
+
+	"github.com/secitemdb/secitemdb/secitem"
+)
+
+func freeURL(t *testing.T) url.URL {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return url.URL{Scheme: "http", Host: l.Addr().String()}
+}
+
+func cmd(t *testing.T, stdin string, args ...string) (string, int) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	code := run(args, strings.NewReader(stdin), &out, &errb)
+	return out.String() + errb.String(), code
+}
+
+// join, once, status and leave against a real (embedded) etcd: an item
+// added to one store reaches the other.
+func TestCommands(t *testing.T) {
+	dir := t.TempDir()
+	cfg := embed.NewConfig()
+	cfg.Dir = filepath.Join(dir, "etcd")
+	cfg.LogLevel = "error"
+	cfg.LogOutputs = []string{filepath.Join(dir, "etcd.log")}
+	c, p := freeURL(t), freeURL(t)
+	cfg.ListenClientUrls, cfg.AdvertiseClientUrls = []url.URL{c}, []url.URL{c}
+	cfg.ListenPeerUrls, cfg.AdvertisePeerUrls = []url.URL{p}, []url.URL{p}
+	cfg.InitialCluster = cfg.InitialClusterFromName(cfg.Name)
+	srv, err := embed.StartEtcd(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	select {
+	case <-srv.Server.ReadyNotify():
+	case <-time.After(30 * time.Second):
+		t.Fatal("etcd not ready")
+	}
+	a, b := filepath.Join(dir, "a.keychain"), filepath.Join(dir, "b.keychain")
+	flags := func(db string) []string { return []string{"--db", db, "--endpoints", c.String(), "--group", "team"} }
+	for _, db := range []string{a, b} {
+		if out, code := cmd(t, "team secret\n", append(flags(db), "join")...); code != 0 || !strings.Contains(out, "joined team") {
+			t.Fatalf("join: %d %s", code, out)
+		}
+	}
+	if out, code := cmd(t, "wrong\n", append(flags(b), "join")...); code == 0 || !strings.Contains(out, "wrong group secret") {
+		t.Fatalf("join with a wrong secret: %d %s", code, out)
+	}
+	db, err := secitem.Open(a, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Add(secitem.Dict{secitem.Class: secitem.ClassGenericPassword, secitem.AttrService: "db", secitem.AttrAccount: "app",
+		secitem.AttrSynchronizable: true, secitem.ValueData: []byte("hunter2")}); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	if out, code := cmd(t, "", append(flags(a), "status")...); code != 0 || !strings.Contains(out, "pending   1") {
+		t.Fatalf("status before syncing: %d %s", code, out)
+	}
+	if out, code := cmd(t, "", append(flags(a), "once")...); code != 0 || !strings.Contains(out, "pending   0") {
+		t.Fatalf("once on a: %d %s", code, out)
+	}
+	if out, code := cmd(t, "", append(flags(b), "once")...); code != 0 {
+		t.Fatalf("once on b: %d %s", code, out)
+	}
+	db, err = secitem.Open(b, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, err := db.CopyMatching(secitem.Dict{secitem.Class: secitem.ClassGenericPassword, secitem.AttrService: "db",
+		secitem.AttrSynchronizable: true, secitem.ReturnData: true})
+	db.Close()
+	if err != nil || string(v.([]byte)) != "hunter2" {
+		t.Fatalf("the item did not reach b: %v", err)
+	}
+	if out, code := cmd(t, "", append(flags(b), "leave")...); code != 0 {
+		t.Fatalf("leave: %d %s", code, out)
+	}
+	if out, code := cmd(t, "", append(flags(b), "once")...); code == 0 || !strings.Contains(out, "not joined") {
+		t.Fatalf("once after leave: %d %s", code, out)
+	}
+}

@@ -1,0 +1,218 @@
+package etcdsync
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"pgregory.net/rapid"
+
+	"github.com/secitemdb/secitemdb/secitem"
+)
+
+func init() {
+	// A cheap group-secret derivation: tests join hundreds of times.
+	kdfTime, kdfMemory, kdfThreads = 1, 64, 1
+}
+
+func genp(kv ...any) secitem.Dict {
+	d := secitem.Dict{secitem.Class: secitem.ClassGenericPassword}
+	for i := 0; i < len(kv); i += 2 {
+		d[kv[i].(string)] = kv[i+1]
+	}
+	return d
+}
+
+func syncItem(acct string, kv ...any) secitem.Dict {
+	return genp(append([]any{secitem.AttrService, "shared", secitem.AttrAccount, acct, secitem.AttrSynchronizable, true}, kv...)...)
+}
+
+// member is one store of a test group, with its engine.
+type member struct {
+	name string
+	db   *secitem.DB
+	e    *Engine
+}
+
+func newMember(t testing.TB, et *testEtcd, dir, name, group string) *member {
+	t.Helper()
+	db := openStore(t, filepath.Join(dir, name+".keychain"))
+	cli := et.client(t)
+	if err := Join(t.Context(), db, cli, group, []byte("group secret")); err != nil {
+		t.Fatal(err)
+	}
+	e, err := Start(db, cli, group, Options{Interval: 20 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := &member{name: name, db: db, e: e}
+	t.Cleanup(func() { e.Close(); db.Close() })
+	return m
+}
+
+// snapshot describes a store's synchronizable items and tombstones:
+// account, tombstone flag, mdat and a hash of the secret.
+func snapshot(t testing.TB, db *secitem.DB) string {
+	t.Helper()
+	var lines []string
+	err := db.Items(secitem.ClassGenericPassword, true, func(d secitem.Dict, err error) bool {
+		if err != nil {
+			t.Fatalf("an item does not open: %v", err)
+		}
+		if fmt.Sprint(d[secitem.AttrSynchronizable]) != "1" {
+			return true
+		}
+		data, _ := d[secitem.ValueData].([]byte)
+		h := sha256.Sum256(data)
+		lines = append(lines, fmt.Sprintf("%v tomb=%v mdat=%v data=%s", d[secitem.AttrAccount], d[secitem.AttrTombstone],
+			d[secitem.AttrModificationDate].(time.Time).UnixNano(), hex.EncodeToString(h[:6])))
+		return true
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sort.Strings(lines)
+	return strings.Join(lines, "\n")
+}
+
+// converge resumes every engine and runs rounds until all stores hold the
+// same synchronizable items and nothing is pending; it fails after a
+// minute.
+func converge(t testing.TB, ms []*member) {
+	t.Helper()
+	for _, m := range ms {
+		m.e.Resume()
+	}
+	deadline := time.Now().Add(time.Minute)
+	for {
+		for _, m := range ms {
+			m.e.Sync(t.Context())
+		}
+		pending := 0
+		for _, m := range ms {
+			pending += m.e.Status().Pending
+		}
+		first := snapshot(t, ms[0].db)
+		same := pending == 0
+		for _, m := range ms[1:] {
+			same = same && snapshot(t, m.db) == first
+		}
+		if same {
+			return
+		}
+		if time.Now().After(deadline) {
+			for _, m := range ms {
+				t.Logf("%s (status %+v):\n%s", m.name, m.e.Status(), snapshot(t, m.db))
+			}
+			t.Fatal("the stores did not converge within a minute")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func TestJoin(t *testing.T) {
+	et := startEtcd(t)
+	cli := et.client(t)
+	dir := t.TempDir()
+	a := openStore(t, filepath.Join(dir, "a.keychain"))
+	b := openStore(t, filepath.Join(dir, "b.keychain"))
+	defer a.Close()
+	defer b.Close()
+	if _, err := Start(a, cli, "g", Options{}); !errors.Is(err, ErrNotJoined) {
+		t.Fatalf("Start before Join: %v", err)
+	}
+	if err := Join(t.Context(), a, cli, "g", []byte("s3cret")); err != nil {
+		t.Fatal(err)
+	}
+	if err := Join(t.Context(), b, cli, "g", []byte("wrong")); !errors.Is(err, ErrWrongSecret) {
+		t.Fatalf("Join with a wrong secret: %v", err)
+	}
+	if err := Join(t.Context(), b, cli, "g", []byte("s3cret")); err != nil {
+		t.Fatal(err)
+	}
+	ka, _ := loadGroupKey(a, "g")
+	kb, _ := loadGroupKey(b, "g")
+	if !bytes.Equal(ka.names, kb.names) {
+		t.Fatal("two members derived different keys")
+	}
+	// The group key is a ThisDeviceOnly item: it never syncs itself.
+	if st, _ := a.SyncStatus(); st.Pending != 0 {
+		t.Fatalf("joining journaled %d changes", st.Pending)
+	}
+	if err := Leave(a, "g"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Start(a, cli, "g", Options{}); !errors.Is(err, ErrNotJoined) {
+		t.Fatalf("Start after Leave: %v", err)
+	}
+}
+
+// Three stores, one etcd: random adds, updates and deletes on random
+// stores, with syncing paused and resumed at random; afterwards every store
+// holds the same synchronizable items and tombstones, and nothing of a
+// local item (nor any plaintext of a synchronizable one) is in etcd.
+func TestThreeStoresConverge(t *testing.T) {
+	et := startEtcd(t)
+	check := 0
+	rapid.Check(t, func(rt *rapid.T) {
+		check++
+		group := fmt.Sprintf("g%d", check)
+		dir := t.TempDir()
+		ms := []*member{newMember(t, et, dir, "a", group), newMember(t, et, dir, "b", group), newMember(t, et, dir, "c", group)}
+		var canaries [][]byte
+		steps := rapid.IntRange(5, 40).Draw(rt, "steps")
+		for i := 0; i < steps; i++ {
+			m := ms[rapid.IntRange(0, 2).Draw(rt, "store")]
+			acct := fmt.Sprintf("k%d", rapid.IntRange(0, 5).Draw(rt, "key"))
+			secret := []byte(fmt.Sprintf("sync-secret-%d-%d", check, i))
+			switch rapid.IntRange(0, 6).Draw(rt, "action") {
+			case 0, 1:
+				_, err := m.db.Add(syncItem(acct, secitem.ValueData, secret, secitem.AttrAccessible, secitem.AccessibleAfterFirstUnlock))
+				if err != nil && secitem.StatusOf(err) != secitem.ErrDuplicateItem {
+					rt.Fatal(err)
+				}
+			case 2:
+				err := m.db.Update(syncItem(acct), secitem.Dict{secitem.ValueData: secret})
+				if err != nil && secitem.StatusOf(err) != secitem.ErrItemNotFound {
+					rt.Fatal(err)
+				}
+			case 3:
+				err := m.db.Delete(syncItem(acct))
+				if err != nil && secitem.StatusOf(err) != secitem.ErrItemNotFound {
+					rt.Fatal(err)
+				}
+			case 4:
+				canary := []byte(fmt.Sprintf("local-canary-%d-%d", check, i))
+				canaries = append(canaries, canary)
+				if _, err := m.db.Add(genp(secitem.AttrService, "local", secitem.AttrAccount, string(canary), secitem.ValueData, canary)); err != nil {
+					rt.Fatal(err)
+				}
+			case 5:
+				m.e.Pause()
+			case 6:
+				m.e.Resume()
+			}
+			canaries = append(canaries, secret)
+		}
+		converge(t, ms)
+		dump := dumpEtcd(t, ms[0].e.cli)
+		for _, c := range canaries {
+			if bytes.Contains(dump, c) {
+				rt.Fatalf("etcd holds %q in clear", c)
+			}
+		}
+		if len(canaries) > 0 && !bytes.Contains(dump, []byte("/items/")) && strings.Contains(snapshot(t, ms[0].db), "k") {
+			rt.Fatal("the stores hold synchronizable items that etcd does not")
+		}
+		for _, m := range ms {
+			m.e.Close()
+		}
+	})
+}
