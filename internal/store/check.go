@@ -65,8 +65,8 @@ func hexShort(b []byte) string {
 	return fmt.Sprintf("%x… (%d bytes)", b[:32], len(b))
 }
 
-// Check verifies the whole store without changing it: bbolt's structural
-// check; every record parsed, its version matched against the version
+// Check verifies the whole store without changing it: the page structure
+// (walkTree); every record parsed, its version matched against the version
 // table, its item key unwrapped and both sealed parts authenticated
 // (when its class key is available); every posting the record owns
 // present; no posting without its record; no version entry without its
@@ -76,8 +76,14 @@ func (db *DB) Check() (rep CheckReport, err error) {
 	defer recoverCorrupt(&err)
 	rep.Items = map[string]map[string]int{}
 	err = db.bolt.View(func(btx *bbolt.Tx) error {
-		for e := range btx.Check() {
-			rep.add(Problem{Detail: "file structure: " + e.Error()})
+		problems, sound := walkTree(db.path, uint64(btx.ID()), maxProblems)
+		for _, p := range problems {
+			rep.add(Problem{Detail: p})
+		}
+		if !sound {
+			// Iterating a damaged tree could loop or fault: the structural
+			// problems are the report.
+			return nil
 		}
 		if !db.rootMatches {
 			rep.add(Problem{Detail: "version table: the root does not match its chunks (part of the file was rolled back)"})

@@ -196,6 +196,12 @@ func (db *DB) load() (err error) {
 			kb.Close()
 			return status.New(status.Decode, "the keybag belongs to another store")
 		}
+		// Rule out a tree bbolt would descend forever (a cycle) before
+		// anything iterates it.
+		if problems, sound := walkBranches(db.path, uint64(btx.ID())); !sound {
+			kb.Close()
+			return status.New(status.Decode, "the store file is damaged: %s", strings.Join(problems, "; "))
+		}
 		db.kb = kb
 		db.ix = kb.Indexer()
 		if err := db.checkAnchor(meta.Get(keyGeneration)); err != nil {
