@@ -183,7 +183,7 @@ func (w *walker) page(id uint64, from string) ([]byte, bool) {
 		}
 		w.seen[id+i] = true
 	}
-	if w.shallow && binary.NativeEndian.Uint16(head[8:])&flagBranch == 0 {
+	if w.shallow && binary.NativeEndian.Uint16(head[8:]) == flagLeaf {
 		// A leaf: its header is all the cheap walk needs, except for the
 		// root bucket's leaf, whose buckets it must follow.
 		if id != w.rootLeaf {
@@ -224,7 +224,7 @@ func (w *walker) nodes(b []byte, id uint64, depth int) {
 	ne := binary.NativeEndian
 	flags, count := ne.Uint16(b[8:]), uint64(ne.Uint16(b[10:]))
 	if w.shallow && len(b) == 16 {
-		if flags&flagLeaf == 0 {
+		if flags != flagLeaf {
 			w.fail("page %d has type %#x where a leaf page belongs", id, flags)
 		}
 		return
@@ -233,40 +233,48 @@ func (w *walker) nodes(b []byte, id uint64, depth int) {
 		w.fail("page %d: %d elements do not fit in it", id, count)
 		return
 	}
+	// bbolt calls a page a leaf only when its flags are exactly the leaf
+	// flag: any other page is a branch to a cursor, and a cursor reads a
+	// branch's first element without looking at the count. So the flags
+	// must be exactly one of the two, and a branch must not be empty.
+	leaf := flags == flagLeaf
+	if !leaf && flags != flagBranch {
+		w.fail("page %d has type %#x where a branch or leaf page belongs", id, flags)
+		return
+	}
+	if !leaf && count == 0 {
+		w.fail("branch page %d has no elements", id)
+		return
+	}
 	for i := uint64(0); i < count; i++ {
 		e := 16 + i*16
-		switch {
-		case flags&flagBranch != 0:
+		if !leaf {
 			pos, ksize := uint64(ne.Uint32(b[e:])), uint64(ne.Uint32(b[e+4:]))
 			if e+pos+ksize > uint64(len(b)) {
 				w.fail("page %d: branch element %d points outside the page", id, i)
 				return
 			}
 			w.tree(ne.Uint64(b[e+8:]), depth+1)
-		case flags&flagLeaf != 0:
+		} else {
 			lf, pos, ksize, vsize := ne.Uint32(b[e:]), uint64(ne.Uint32(b[e+4:])), uint64(ne.Uint32(b[e+8:])), uint64(ne.Uint32(b[e+12:]))
 			if e+pos+ksize+vsize > uint64(len(b)) {
 				w.fail("page %d: leaf element %d points outside the page", id, i)
 				return
 			}
-			if lf&leafBucket == 0 {
-				continue
+			if lf&leafBucket != 0 {
+				v := b[e+pos+ksize : e+pos+ksize+vsize]
+				if len(v) < 16 {
+					w.fail("page %d: bucket element %d is too short", id, i)
+					return
+				}
+				if root := ne.Uint64(v); root != 0 {
+					w.tree(root, depth+1)
+				} else if len(v) < 32 {
+					w.fail("page %d: inline bucket %d is too short", id, i)
+				} else {
+					w.nodes(v[16:], id, depth+1)
+				}
 			}
-			v := b[e+pos+ksize : e+pos+ksize+vsize]
-			if len(v) < 16 {
-				w.fail("page %d: bucket element %d is too short", id, i)
-				return
-			}
-			if root := ne.Uint64(v); root != 0 {
-				w.tree(root, depth+1)
-			} else if len(v) < 32 {
-				w.fail("page %d: inline bucket %d is too short", id, i)
-			} else {
-				w.nodes(v[16:], id, depth+1)
-			}
-		default:
-			w.fail("page %d has type %#x where a branch or leaf page belongs", id, flags)
-			return
 		}
 		if w.unsound && len(w.problems) >= w.max {
 			return

@@ -113,3 +113,41 @@ func TestWalkCycle(t *testing.T) {
 		t.Fatalf("Check on a cyclic tree: %v, %d problems", err, len(rep.Problems))
 	}
 }
+
+// bbolt treats a page as a leaf only when its flags are exactly the leaf
+// flag, and reads a branch's first element whatever its count says, so a
+// page with stray flag bits, or an empty branch, sends a cursor into
+// whatever bytes it finds (a fuzz finding looped forever there). Open and
+// the walk both refuse such a tree.
+func TestWalkStrayFlagsAndEmptyBranch(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		patch func(t *testing.T, path string, root uint64)
+		want  string
+	}{
+		{"stray flag bits", func(t *testing.T, path string, root uint64) {
+			head := make([]byte, 16)
+			f, _ := os.Open(path)
+			f.ReadAt(head, int64(root)*int64(os.Getpagesize()))
+			f.Close()
+			flags := binary.NativeEndian.Uint16(head[8:]) | 0x30
+			patchPage(t, path, root, 8, binary.NativeEndian.AppendUint16(nil, flags))
+		}, "where a branch or leaf page belongs"},
+		{"empty branch", func(t *testing.T, path string, root uint64) {
+			patchPage(t, path, root, 8, binary.NativeEndian.AppendUint16(binary.NativeEndian.AppendUint16(nil, flagBranch), 0))
+		}, "has no elements"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			path := storeWith(t, 300)
+			tc.patch(t, path, indexRoot(t, path))
+			problems, sound := walkClosed(t, path)
+			if sound || !strings.Contains(strings.Join(problems, "\n"), tc.want) {
+				t.Fatalf("problems %v, sound %v", problems, sound)
+			}
+			if db, err := Open(path, Options{Device: testDevice()}); err == nil {
+				db.Close()
+				t.Fatal("Open accepted a tree a cursor would loop in")
+			}
+		})
+	}
+}
