@@ -31,9 +31,53 @@ const MACSize = sha256.Size
 // device secret only, so an Indexer exists whenever the store is open,
 // locked or not.
 type Indexer struct {
-	tags sync.Pool // hash.Hash, HMAC under the tag key
-	macs sync.Pool // hash.Hash, HMAC under the version key
+	tags sync.Pool // *macState, HMAC under the tag key
+	macs sync.Pool // *macState, HMAC under the version key
 	refs cipher.Block
+}
+
+// macState is a pooled HMAC with a scratch buffer of its own. Everything
+// handed to the hash.Hash interface lives in the pooled state, so the
+// caller's bytes never escape and computing a tag allocates nothing.
+type macState struct {
+	h   hash.Hash
+	buf [1024]byte
+	n   int
+	sum [sha256.Size]byte
+}
+
+// write adds b to the HMAC through the scratch buffer.
+func (m *macState) write(b []byte) {
+	for len(b) > 0 {
+		if m.n == len(m.buf) {
+			m.h.Write(m.buf[:])
+			m.n = 0
+		}
+		c := copy(m.buf[m.n:], b)
+		m.n += c
+		b = b[c:]
+	}
+}
+
+// writeString is write for a string.
+func (m *macState) writeString(s string) {
+	for len(s) > 0 {
+		if m.n == len(m.buf) {
+			m.h.Write(m.buf[:])
+			m.n = 0
+		}
+		c := copy(m.buf[m.n:], s)
+		m.n += c
+		s = s[c:]
+	}
+}
+
+// finish flushes the buffer and returns the HMAC (valid until the state
+// is reused).
+func (m *macState) finish() []byte {
+	m.h.Write(m.buf[:m.n])
+	m.n = 0
+	return m.h.Sum(m.sum[:0])
 }
 
 func newIndexer(indexKey []byte) *Indexer {
@@ -41,8 +85,8 @@ func newIndexer(indexKey []byte) *Indexer {
 	macKey := derive(indexKey, "secitemdb v1 version table")
 	refKey := derive(indexKey, "secitemdb v1 persistent references")
 	ix := &Indexer{}
-	ix.tags.New = func() any { return hmac.New(sha256.New, tagKey) }
-	ix.macs.New = func() any { return hmac.New(sha256.New, macKey) }
+	ix.tags.New = func() any { return &macState{h: hmac.New(sha256.New, tagKey)} }
+	ix.macs.New = func() any { return &macState{h: hmac.New(sha256.New, macKey)} }
 	b, err := aes.NewCipher(refKey)
 	if err != nil {
 		panic("protect: " + err.Error())
@@ -64,34 +108,29 @@ func derive(key []byte, label string) []byte {
 // each part length-prefixed, so equal bytes under different attributes
 // or classes never share a tag.
 func (ix *Indexer) Tag(class, code string, value []byte) Tag {
-	h := ix.tags.Get().(hash.Hash)
-	h.Reset()
-	var hdr [2]byte
-	hdr[0] = byte(len(class))
-	h.Write(hdr[:1])
-	h.Write([]byte(class))
-	hdr[0] = byte(len(code))
-	h.Write(hdr[:1])
-	h.Write([]byte(code))
-	h.Write(value)
-	var sum [sha256.Size]byte
-	h.Sum(sum[:0])
-	ix.tags.Put(h)
+	m := ix.tags.Get().(*macState)
+	m.h.Reset()
+	m.write([]byte{byte(len(class))})
+	m.writeString(class)
+	m.write([]byte{byte(len(code))})
+	m.writeString(code)
+	m.write(value)
 	var t Tag
-	copy(t[:], sum[:])
+	copy(t[:], m.finish())
+	ix.tags.Put(m)
 	return t
 }
 
 // MAC returns HMAC-SHA256 of data under the version-table key.
 func (ix *Indexer) MAC(data ...[]byte) [MACSize]byte {
-	h := ix.macs.Get().(hash.Hash)
-	h.Reset()
+	m := ix.macs.Get().(*macState)
+	m.h.Reset()
 	for _, d := range data {
-		h.Write(d)
+		m.write(d)
 	}
 	var sum [MACSize]byte
-	h.Sum(sum[:0])
-	ix.macs.Put(h)
+	copy(sum[:], m.finish())
+	ix.macs.Put(m)
 	return sum
 }
 

@@ -30,30 +30,44 @@ func Parse(op Op, flavor Flavor, dict map[string]any) (*Plan, error) {
 	if op != Add {
 		p.Implicit = make(schema.Fields, 0, 3)
 	}
+	// Keys in map order: the common case has no error. When one key is
+	// bad, parse again in sorted order, so the error reported for a
+	// dictionary with several bad keys does not depend on map order. Too
+	// many keys that are not attributes is reported before any bad key.
+	other := 0
+	for k, v := range dict {
+		if len(k) != 4 && k != KeyClass {
+			other++
+		}
+		if k == KeyClass {
+			continue
+		}
+		if err := p.key(k, v); err != nil {
+			if tooManyKeys(dict) {
+				return nil, status.New(status.Param, "more than %d keys that are not attributes", maxQueryKeys)
+			}
+			return nil, firstError(op, flavor, dict)
+		}
+	}
+	if other > maxQueryKeys {
+		return nil, status.New(status.Param, "more than %d keys that are not attributes", maxQueryKeys)
+	}
+	if err := p.finish(); err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+// tooManyKeys reports whether dict has more than maxQueryKeys keys that
+// are not attributes.
+func tooManyKeys(dict map[string]any) bool {
 	other := 0
 	for k := range dict {
 		if len(k) != 4 && k != KeyClass {
 			other++
 		}
 	}
-	if other > maxQueryKeys {
-		return nil, status.New(status.Param, "more than %d keys that are not attributes", maxQueryKeys)
-	}
-	// Keys in map order: the common case has no error. When one key is
-	// bad, parse again in sorted order, so the error reported for a
-	// dictionary with several bad keys does not depend on map order.
-	for k, v := range dict {
-		if k == KeyClass {
-			continue
-		}
-		if err := p.key(k, v); err != nil {
-			return nil, firstError(op, flavor, dict)
-		}
-	}
-	if err := p.finish(); err != nil {
-		return nil, err
-	}
-	return p, nil
+	return other > maxQueryKeys
 }
 
 // firstError parses dict again with its keys sorted and returns the first

@@ -109,6 +109,7 @@ type DB struct {
 	// commit and a wipe hold it exclusively, so none of them overlaps a
 	// running operation.
 	gate      sync.RWMutex
+	leave     func() // gate.RUnlock, bound once (a method value allocates)
 	closed    bool
 	attemptMu sync.Mutex // one passcode attempt at a time
 }
@@ -127,6 +128,7 @@ func Open(path string, opts *Options) (*DB, error) {
 		return nil, wrapErr("Open", err)
 	}
 	db := &DB{st: st, log: o.Logger, now: o.Now, kdfCost: o.PasscodeCost, wipeAfterFailures: o.WipeAfterFailedAttempts}
+	db.leave = db.gate.RUnlock
 	if o.Flavor == FileBased {
 		db.flavor = query.FileBased
 	}
@@ -177,7 +179,7 @@ func (db *DB) enter() (func(), error) {
 		db.gate.RUnlock()
 		return nil, status.New(status.NotAvailable, "the store is closed")
 	}
-	return db.gate.RUnlock, nil
+	return db.leave, nil
 }
 
 // Flavor returns the store's flavor.

@@ -100,6 +100,10 @@ func (db *DB) Check() (rep CheckReport, err error) {
 				}
 				row := binary.BigEndian.Uint64(k)
 				live[row] = true
+				if !fitsFile(btx, v) {
+					rep.add(Problem{Class: c.Code, Row: row, Detail: "record size is larger than the file (damaged leaf page)"})
+					continue
+				}
 				r, perr := parseRecord(c, row, bytes.Clone(v))
 				if perr != nil {
 					rep.add(Problem{Class: c.Code, Row: row, Detail: "record header does not parse"})

@@ -145,7 +145,9 @@ type Query struct {
 // (creation) order, deciding from the keyed tags alone: nothing is
 // decrypted, so Find works whatever the lock state. Candidates come from
 // the postings of the indexed filters (intersected), or from a scan of the
-// class when no filter is indexed. fn returns false to stop.
+// class when no filter is indexed. fn returns false to stop. fn must not
+// write (a cursor is stepping through the index while it runs): writers
+// collect the matches first, then change them.
 func (tx *Tx) Find(q Query, fn func(*Record) (bool, error)) error {
 	c := q.Class
 	m, prefixes := tx.compile(q)
@@ -182,7 +184,7 @@ func (tx *Tx) Find(q Query, fn func(*Record) (bool, error)) error {
 			if len(k) != 8 {
 				continue
 			}
-			more, err := check(binary.BigEndian.Uint64(k), v)
+			more, err := check(binary.BigEndian.Uint64(k), tx.value(v))
 			if err != nil || !more {
 				return err
 			}
@@ -193,23 +195,22 @@ func (tx *Tx) Find(q Query, fn func(*Record) (bool, error)) error {
 		return nil
 	}
 	return tx.intersect(prefixes, q.After+1, func(row uint64) (bool, error) {
-		return check(row, items.Get(rowKey(row)))
+		return check(row, tx.getRow(items, row))
 	})
 }
 
 // matcher is a compiled Query: the tags every match must carry and the
 // access-group tags one of which it must carry.
 type matcher struct {
-	posted []protect.Tag // postings the record must own (its header's list)
-	tags   []protect.Tag
-	groups []protect.Tag // nil: any group
+	posted    protect.Tag // a posting the record must own (its header's list)
+	hasPosted bool
+	tags      []protect.Tag
+	groups    []protect.Tag // nil: any group
 }
 
 func (m *matcher) match(r *Record) bool {
-	for _, t := range m.posted {
-		if !r.hasPosted(t) {
-			return false
-		}
+	if m.hasPosted && !r.hasPosted(m.posted) {
+		return false
 	}
 	for _, t := range m.tags {
 		if !r.HasTag(t) {
@@ -233,21 +234,25 @@ func (tx *Tx) compile(q Query) (m matcher, prefixes [][]byte) {
 			break
 		}
 	}
-	m.tags = make([]protect.Tag, 0, len(q.Filters)+len(q.Implicit))
+	// One backing array holds the filter tags and, past them, the tags
+	// the postings are sought under, so compiling allocates little.
+	n := len(q.Filters) + len(q.Implicit)
+	backing := make([]protect.Tag, n+1)
+	m.tags = backing[:0:n]
+	prefixes = make([][]byte, 0, n+1)
 	if pinned {
-		lk := tx.db.lookupTag(c, q.Filters)
-		prefixes = append(prefixes, lk[:])
-		m.posted = []protect.Tag{lk}
+		backing[n] = tx.db.lookupTag(c, q.Filters)
+		prefixes = append(prefixes, backing[n][:])
+		m.posted, m.hasPosted = backing[n], true
 	}
-	for _, fs := range []schema.Fields{q.Filters, q.Implicit} {
+	for _, fs := range [2]schema.Fields{q.Filters, q.Implicit} {
 		for _, f := range fs {
 			if pinned && slices.Contains(c.LookupKey(), f.Attr) {
 				continue
 			}
-			t := tx.db.Tag(c, f)
-			m.tags = append(m.tags, t)
+			m.tags = append(m.tags, tx.db.Tag(c, f))
 			if !pinned && f.Attr.Has(schema.Indexed) {
-				prefixes = append(prefixes, t[:])
+				prefixes = append(prefixes, m.tags[len(m.tags)-1][:])
 			}
 		}
 	}
@@ -286,20 +291,37 @@ func hasAny(r *Record, tags []protect.Tag) bool {
 // seen so far), so the cost follows the shortest posting list.
 func (tx *Tx) intersect(prefixes [][]byte, from uint64, fn func(row uint64) (bool, error)) error {
 	idx := tx.index()
-	curs := make([]interface {
-		Seek([]byte) ([]byte, []byte)
-	}, len(prefixes))
-	for i := range prefixes {
-		curs[i] = idx.Cursor()
+	var seekKey [tagSize + 8]byte
+	if len(prefixes) == 1 {
+		// One posting list: seek once, then step along it.
+		cur := tx.cursor(idx)
+		defer tx.release(cur)
+		copy(seekKey[:], prefixes[0])
+		binary.BigEndian.PutUint64(seekKey[tagSize:], from)
+		for k, _ := cur.Seek(seekKey[:]); len(k) == tagSize+8 && bytes.HasPrefix(k, prefixes[0]); k, _ = cur.Next() {
+			more, err := fn(binary.BigEndian.Uint64(k[tagSize:]))
+			if err != nil || !more {
+				return err
+			}
+		}
+		return nil
 	}
-	seekKey := make([]byte, tagSize+8)
+	curs := make([]*bbolt.Cursor, len(prefixes))
+	for i := range prefixes {
+		curs[i] = tx.cursor(idx)
+	}
+	defer func() {
+		for _, c := range curs {
+			tx.release(c)
+		}
+	}()
 	target := from
 	for {
 		agreed := 0
 		for i := 0; agreed < len(prefixes); i = (i + 1) % len(prefixes) {
-			copy(seekKey, prefixes[i])
+			copy(seekKey[:], prefixes[i])
 			binary.BigEndian.PutUint64(seekKey[tagSize:], target)
-			k, _ := curs[i].Seek(seekKey)
+			k, _ := curs[i].Seek(seekKey[:])
 			if len(k) != tagSize+8 || !bytes.HasPrefix(k, prefixes[i]) {
 				return nil
 			}
@@ -329,7 +351,7 @@ func (tx *Tx) ByRef(c *schema.Class, id [16]byte) (*Record, error) {
 		return nil, err
 	}
 	row := tx.db.ix.RowOf(id)
-	raw := items.Get(rowKey(row))
+	raw := tx.getRow(items, row)
 	if raw == nil {
 		return nil, nil
 	}
@@ -371,7 +393,7 @@ func (tx *Tx) ByPrimaryKey(c *schema.Class, fields schema.Fields) (*Record, erro
 			continue
 		}
 		row := binary.BigEndian.Uint64(k[tagSize:])
-		raw := items.Get(rowKey(row))
+		raw := tx.getRow(items, row)
 		if raw == nil {
 			continue
 		}
@@ -459,7 +481,7 @@ func (tx *Tx) posted(c *schema.Class, t protect.Tag, seen map[uint64]bool, fn fu
 		if seen[row] {
 			return true, nil
 		}
-		raw := items.Get(rowKey(row))
+		raw := tx.getRow(items, row)
 		if raw == nil {
 			return true, nil
 		}

@@ -83,6 +83,9 @@ func (tx *Tx) deleteByKeyID(keyID uint32) error {
 				continue
 			}
 			row := binary.BigEndian.Uint64(k)
+			if !fitsFile(tx.btx, v) {
+				v = nil
+			}
 			r, err := parseRecord(c, row, bytes.Clone(v))
 			if err != nil {
 				r = &Record{Class: c, Row: row}

@@ -14,8 +14,10 @@
 package store
 
 import (
+	"bytes"
 	"crypto/hmac"
 	"crypto/rand"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -82,8 +84,9 @@ type DB struct {
 	tagMu  sync.RWMutex
 	tagMap map[tagKey]protect.Tag // see Tag
 
-	group committer     // group commit, see Write
-	rows  atomic.Uint64 // the last row number handed out, see Prepare
+	vcache versionCache  // see currentVersion
+	group  committer     // group commit, see Write
+	rows   atomic.Uint64 // the last row number handed out, see Prepare
 }
 
 var (
@@ -314,7 +317,72 @@ type Tx struct {
 	// search of the root bucket and an allocation).
 	bIndex, bVers *bbolt.Bucket
 	bItems        [4]*bbolt.Bucket
+
+	// Cursors not in use, kept for reuse: a cursor's allocation and its
+	// stack are most of the garbage of a point lookup.
+	spare    []*bbolt.Cursor
+	spareArr [8]*bbolt.Cursor
 }
+
+// cursor returns a cursor on b, reused if the transaction has a spare one;
+// give it back with release when done. (Each Seek starts again from the
+// bucket's root, so a reused cursor sees the bucket as it is now, writes
+// of this transaction included.)
+func (tx *Tx) cursor(b *bbolt.Bucket) *bbolt.Cursor {
+	for i := len(tx.spare) - 1; i >= 0; i-- {
+		if c := tx.spare[i]; c.Bucket() == b {
+			tx.spare[i] = tx.spare[len(tx.spare)-1]
+			tx.spare = tx.spare[:len(tx.spare)-1]
+			return c
+		}
+	}
+	return b.Cursor()
+}
+
+// release gives back a cursor from cursor.
+func (tx *Tx) release(c *bbolt.Cursor) {
+	if tx.spare == nil {
+		tx.spare = tx.spareArr[:0]
+	}
+	if len(tx.spare) < len(tx.spareArr) {
+		tx.spare = append(tx.spare, c)
+	}
+}
+
+// get is b.Get(key) through a reused cursor.
+func (tx *Tx) get(b *bbolt.Bucket, key []byte) []byte {
+	c := tx.cursor(b)
+	k, v := c.Seek(key)
+	tx.release(c)
+	if !bytes.Equal(k, key) {
+		return nil
+	}
+	return v
+}
+
+// getRow is get of the record at row (nil if it cannot be a record: see
+// fitsFile).
+func (tx *Tx) getRow(b *bbolt.Bucket, row uint64) []byte {
+	var key [8]byte
+	binary.BigEndian.PutUint64(key[:], row)
+	return tx.value(tx.get(b, key[:]))
+}
+
+// value returns v, or nil when it cannot be a stored value (fitsFile).
+func (tx *Tx) value(v []byte) []byte {
+	if !fitsFile(tx.btx, v) {
+		return nil
+	}
+	return v
+}
+
+// fitsFile reports whether v, a value bbolt handed out, can be real: no
+// value is larger than the file's data. bbolt believes the sizes in a
+// leaf's element table, so a damaged one yields a slice reaching far past
+// the mapping. Reading it faults (the guard turns that into an error),
+// but copying or decrypting it would first allocate as much as the
+// damaged size says, up to 4 GiB, before reading a byte.
+func fitsFile(btx *bbolt.Tx, v []byte) bool { return int64(len(v)) <= btx.Size() }
 
 // index returns the postings bucket.
 func (tx *Tx) index() *bbolt.Bucket {

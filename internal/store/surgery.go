@@ -18,7 +18,11 @@ func (db *DB) RawRecord(pref []byte) ([]byte, error) {
 	}
 	var out []byte
 	err = db.bolt.View(func(btx *bbolt.Tx) error {
-		out = bytes.Clone(btx.Bucket(classBucket(c)).Get(rowKey(row)))
+		v := btx.Bucket(classBucket(c)).Get(rowKey(row))
+		if !fitsFile(btx, v) {
+			return ErrCorrupt
+		}
+		out = bytes.Clone(v)
 		return nil
 	})
 	return out, err

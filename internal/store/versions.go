@@ -1,7 +1,9 @@
 package store
 
 import (
+	"bytes"
 	"encoding/binary"
+	"sync"
 
 	"go.etcd.io/bbolt"
 
@@ -46,16 +48,63 @@ func rootTerm(ix *protect.Indexer, key, mac []byte) [protect.MACSize]byte {
 // currentVersion returns the version the table holds for row, as this
 // transaction sees it.
 func (tx *Tx) currentVersion(row uint64) uint64 {
-	key, slot := chunkOf(row)
-	n := binary.BigEndian.Uint64(key)
+	n, slot := row/chunkRows, int(row%chunkRows)
 	if c, ok := tx.dirty[n]; ok {
 		return binary.BigEndian.Uint64(c[slot*8:])
 	}
-	v := tx.storedChunk(key, n)
+	txid := uint64(tx.btx.ID())
+	if !tx.writable {
+		if v := tx.db.vcache.get(txid, n); v != nil {
+			return binary.BigEndian.Uint64(v[slot*8:])
+		}
+	}
+	var key [8]byte
+	binary.BigEndian.PutUint64(key[:], n)
+	v := tx.storedChunk(key[:], n)
 	if v == nil {
 		return 0
 	}
+	if !tx.writable {
+		tx.db.vcache.put(txid, n, v)
+	}
 	return binary.BigEndian.Uint64(v[slot*8:])
+}
+
+// versionCache keeps the version chunks read since the last commit, so a
+// read does not search the version table again. A chunk's content at a
+// given commit (transaction ID) never changes, so an entry is exact for
+// every read transaction of that commit; the first read after a newer
+// commit empties the cache. Write transactions bypass it.
+type versionCache struct {
+	mu     sync.RWMutex
+	txid   uint64
+	chunks map[uint64][]byte
+}
+
+// maxCachedChunks bounds the cache (16k chunks of 512 bytes: 8 MiB, the
+// versions of a million rows).
+const maxCachedChunks = 1 << 14
+
+func (c *versionCache) get(txid, n uint64) []byte {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	if c.txid != txid {
+		return nil
+	}
+	return c.chunks[n]
+}
+
+// put records chunk n as read by transaction txid (v is copied: it points
+// into the mapped file).
+func (c *versionCache) put(txid, n uint64, v []byte) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if txid > c.txid || c.chunks == nil {
+		c.txid, c.chunks = txid, map[uint64][]byte{}
+	}
+	if txid == c.txid && len(c.chunks) < maxCachedChunks {
+		c.chunks[n] = bytes.Clone(v)
+	}
 }
 
 // storedChunk returns the versions of chunk n as stored, or nil when they
@@ -63,7 +112,7 @@ func (tx *Tx) currentVersion(row uint64) uint64 {
 // at Open and still fails (a chunk rewritten since, from zeros, verifies
 // again).
 func (tx *Tx) storedChunk(key []byte, n uint64) []byte {
-	v := tx.vers().Get(key)
+	v := tx.get(tx.vers(), key)
 	if len(v) != chunkSize {
 		return nil
 	}

@@ -1,7 +1,11 @@
 package store
 
 import (
+	"fmt"
+	"runtime"
+
 	"encoding/binary"
+	"github.com/secitemdb/secitemdb/schema"
 	"os"
 	"strings"
 	"testing"
@@ -149,5 +153,65 @@ func TestWalkStrayFlagsAndEmptyBranch(t *testing.T) {
 				t.Fatal("Open accepted a tree a cursor would loop in")
 			}
 		})
+	}
+}
+
+// A damaged value size in a leaf's element table (bbolt believes it) must
+// not make a read, a listing or Check allocate what it claims: the fuzz
+// finding had a 2 GiB secret allocated, and zeroed, before authentication
+// could fail. Such a value is not a record.
+func TestHugeValueSizeIsNotARecord(t *testing.T) {
+	db, path := openTest(t)
+	for _, a := range []string{"a", "b", "c"} {
+		insert(t, db, a, "secret-"+a)
+	}
+	db.Close()
+	bdb, err := bbolt.Open(path, 0o600, &bbolt.Options{ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var root uint64
+	bdb.View(func(btx *bbolt.Tx) error {
+		root = uint64(btx.Bucket(classBucket(schema.GenericPassword)).Root())
+		return nil
+	})
+	bdb.Close()
+	if root == 0 {
+		t.Skip("the class bucket is inline")
+	}
+	// Element 0's value size is at offset 16+12; its top byte gets 0x7f.
+	patchPage(t, path, root, 16+15, []byte{0x7f})
+
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	db, err = Open(path, Options{Device: testDevice()})
+	if err != nil {
+		return // refused: fine too
+	}
+	defer db.Close()
+	found := 0
+	err = db.View(func(tx *Tx) error {
+		return tx.Find(Query{Class: schema.GenericPassword}, func(r *Record) (bool, error) {
+			found++
+			tx.Read(r, PartAttrs|PartSecret)
+			return true, nil
+		})
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep, err := db.Check()
+	if err != nil {
+		t.Fatal(err)
+	}
+	runtime.ReadMemStats(&after)
+	if grew := after.TotalAlloc - before.TotalAlloc; grew > 64<<20 {
+		t.Fatalf("reading a store with one damaged value size allocated %d MiB", grew>>20)
+	}
+	if found != 2 {
+		t.Fatalf("found %d intact records, want 2", found)
+	}
+	if p := fmt.Sprint(rep.Problems); !strings.Contains(p, "outside the page") && !strings.Contains(p, "larger than the file") {
+		t.Fatalf("Check did not report the damaged size: %v", rep.Problems)
 	}
 }
