@@ -33,14 +33,23 @@ type Device interface {
 type FileDevice struct {
 	Path string
 	Rand io.Reader // nil means crypto/rand
+	// NoCreate makes a missing file an error (ErrNoDeviceSecret) instead
+	// of a reason to create one: a store that exists already can only be
+	// opened with the secret it was created with, and a fresh secret beside
+	// it would only be a stray file. Secret then returns ErrNoDeviceFile.
+	NoCreate bool
 
 	mu sync.Mutex
 }
 
+// ErrNoDeviceFile is returned by a FileDevice with NoCreate set when its
+// file does not exist. It is an ErrNoDeviceSecret.
+var ErrNoDeviceFile = fmt.Errorf("%w: its file does not exist", ErrNoDeviceSecret)
+
 var _ Device = (*FileDevice)(nil)
 
 // Secret reads the secret, creating the file with a fresh random secret
-// when it does not exist. The file is created with O_EXCL and synced, and
+// when it does not exist (unless NoCreate is set). The file is created with O_EXCL and synced, and
 // its directory is synced, before the secret is used.
 func (d *FileDevice) Secret() ([]byte, error) {
 	d.mu.Lock()
@@ -55,6 +64,9 @@ func (d *FileDevice) Secret() ([]byte, error) {
 	}
 	if !errors.Is(err, fs.ErrNotExist) {
 		return nil, fmt.Errorf("protect: failed to read device secret: %w", err)
+	}
+	if d.NoCreate {
+		return nil, ErrNoDeviceFile
 	}
 	return d.create()
 }

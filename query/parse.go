@@ -316,6 +316,9 @@ func (p *Plan) use(k string, v any) error {
 			return status.New(status.Param, "u_AuthUIS is allowed only in SecItemCopyMatching")
 		}
 		p.Use.AuthUI = g.s
+	case "u_AuthCtx":
+		p.Use.AuthCtx = true
+		p.Ignored = append(p.Ignored, k)
 	case "u_OpPrompt", "u_CallerName":
 		if g.kind != goString {
 			return status.New(status.Param, "%s must be a string", k)
@@ -443,6 +446,9 @@ func (p *Plan) limit(v any) error {
 
 // finish applies the per-operation rules that need the whole dictionary.
 func (p *Plan) finish() error {
+	if p.Use.AuthCtx && p.Use.CredRef != nil {
+		return status.New(status.Param, "u_AuthCtx and u_CredRef together: the authentication context becomes a credential reference, so give one of them")
+	}
 	switch p.Op {
 	case Add:
 		if p.Use.AuthUI == AuthUISkip {

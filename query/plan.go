@@ -121,6 +121,10 @@ type Use struct {
 	OpPrompt   string // u_OpPrompt
 	CallerName string // u_CallerName
 	CredRef    []byte // u_CredRef
+	// AuthCtx is set when u_AuthCtx was given. The client turns an
+	// authentication context into a credential reference, so giving both
+	// is errSecParam; alone it is accepted and has no effect here.
+	AuthCtx bool
 }
 
 // Plan is a parsed dictionary, ready to run.

@@ -157,3 +157,20 @@ func TestFullName(t *testing.T) {
 		t.Fatalf("long form: %x", long[:4])
 	}
 }
+
+// u_AuthCtx alone is accepted (the client turns it into a credential
+// reference); together with u_CredRef it is errSecParam, in every
+// operation (apple-reference.md c.9).
+func TestAuthContextWithCredentialReference(t *testing.T) {
+	ctx := map[string]any{"class": "genp", "u_AuthCtx": "context"}
+	both := map[string]any{"class": "genp", "u_AuthCtx": "context", "u_CredRef": []byte{1}}
+	for _, op := range []Op{Add, Search, Update, Delete} {
+		if _, err := Parse(op, DataProtection, ctx); err != nil {
+			t.Errorf("%v with u_AuthCtx: %v", op, err)
+		}
+		_, err := Parse(op, DataProtection, both)
+		if st, ok := err.(*status.Error); !ok || st.Code != status.Param {
+			t.Errorf("%v with u_AuthCtx and u_CredRef: %v, want errSecParam", op, err)
+		}
+	}
+}

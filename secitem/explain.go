@@ -17,6 +17,9 @@ import (
 // the keychain added on its own, and for every item of the query's class
 // whether the query matches it and, when not, every reason why.
 type Explanation struct {
+	// Operation is the operation whose parsing and matching are explained:
+	// "SecItemCopyMatching", "SecItemUpdate" or "SecItemDelete".
+	Operation string
 	// Class is the query's class code.
 	Class string
 	// Query is the query as given, secrets redacted.
@@ -24,8 +27,8 @@ type Explanation struct {
 	// Implicit lists the filters the keychain added to the caller's
 	// (access groups, sync = 0, tomb = 0, musr).
 	Implicit []string
-	// Matches is how many items CopyMatching would return, before its
-	// match limit.
+	// Matches is how many items the operation would return or change,
+	// before its match limit.
 	Matches int
 	// Items are the items considered: matches first, then near misses,
 	// fewest reasons first, each group in creation order.
@@ -72,7 +75,7 @@ type Reason struct {
 // attribute filters from the keyed tags, so it works while locked; it
 // then cannot show a locked item's values and says so in Undecided.
 func (c *Client) Explain(q Dict) (*Explanation, error) {
-	return c.explain(q, false)
+	return c.explain(OpCopyMatching, q, false)
 }
 
 // Explain is the default caller's Explain.
@@ -84,10 +87,48 @@ func (db *DB) Explain(q Dict) (*Explanation, error) { return db.def.Explain(q) }
 // missing. Like Items, it bypasses access groups: never expose it to a
 // caller that should see only its own.
 func (db *DB) ExplainAs(e Entitlements, q Dict) (*Explanation, error) {
-	return db.Client(e).explain(q, true)
+	return db.Client(e).explain(OpCopyMatching, q, true)
 }
 
-func (c *Client) explain(q Dict, everyItem bool) (ex *Explanation, err error) {
+// The operations an explanation can be for (Explanation.Operation).
+const (
+	OpCopyMatching = "SecItemCopyMatching"
+	OpUpdate       = "SecItemUpdate"
+	OpDelete       = "SecItemDelete"
+)
+
+// ExplainOperation is Explain for the query of an Update (op OpUpdate) or
+// a Delete (OpDelete) as well as a CopyMatching: the query is parsed as
+// that operation parses it (match and return keys are errSecParam in an
+// Update query, and ignored by the file-based flavor; the limit is all
+// matches), so an Update or Delete that answered errSecItemNotFound can
+// be explained too.
+func (c *Client) ExplainOperation(op string, q Dict) (*Explanation, error) {
+	return c.explain(op, q, false)
+}
+
+// ExplainOperation is the default caller's ExplainOperation.
+func (db *DB) ExplainOperation(op string, q Dict) (*Explanation, error) {
+	return db.def.ExplainOperation(op, q)
+}
+
+// ExplainOperationAs is ExplainAs for an operation (see ExplainOperation).
+func (db *DB) ExplainOperationAs(e Entitlements, op string, q Dict) (*Explanation, error) {
+	return db.Client(e).explain(op, q, true)
+}
+
+func (c *Client) explain(op string, q Dict, everyItem bool) (ex *Explanation, err error) {
+	var qop query.Op
+	switch op {
+	case OpCopyMatching:
+		qop = query.Search
+	case OpUpdate:
+		qop = query.Update
+	case OpDelete:
+		qop = query.Delete
+	default:
+		return nil, newErr("Explain", ErrParam, fmt.Sprintf("cannot explain operation %q: explain SecItemCopyMatching, SecItemUpdate or SecItemDelete", op))
+	}
 	leave, err := c.db.enter()
 	if err != nil {
 		return nil, wrapErr("Explain", err)
@@ -97,14 +138,14 @@ func (c *Client) explain(q Dict, everyItem bool) (ex *Explanation, err error) {
 	if err != nil {
 		return nil, wrapErr("Explain", err)
 	}
-	p, err := c.parse(query.Search, d)
+	p, err := c.parse(qop, d)
 	if err != nil {
 		return nil, wrapErr("Explain", err)
 	}
 	if p.Class.IsIdentity() {
 		return nil, newErr("Explain", ErrParam, "explain a certificate (class cert) or key (class keys) query: an identity is their join")
 	}
-	ex = &Explanation{Class: p.Class.Code, Query: FormatDict(q), Implicit: implicitFilters(p)}
+	ex = &Explanation{Operation: op, Class: p.Class.Code, Query: FormatDict(q), Implicit: implicitFilters(p)}
 	err = c.db.st.View(func(tx *store.Tx) error {
 		return tx.Find(store.Query{Class: p.Class}, func(r *store.Record) (bool, error) {
 			if !everyItem && p.Groups != nil && !tx.Matches(store.Query{Class: p.Class, Groups: p.Groups}, r) {
@@ -232,6 +273,10 @@ func (c *Client) explainItem(tx *store.Tx, p *query.Plan, r *store.Record) (it E
 	}
 	if len(it.Reasons) == 0 {
 		switch {
+		case locked && p.Op == query.Delete:
+			// Delete needs no key: it removes a locked item too.
+			it.Matches = true
+			it.Notes = append(it.Notes, "its class key is unavailable, but a delete needs none: it would be deleted")
 		case locked:
 			it.Reasons = append(it.Reasons, Reason{Kind: "locked", Text: c.lockedText(r)})
 			if hasResidual(p) {

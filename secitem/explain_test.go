@@ -254,3 +254,39 @@ func TestExplainRefusesIdentityAndBadQueries(t *testing.T) {
 	_, err = db.Explain(genp(AttrAccessGroup, "not-mine"))
 	wantStatus(t, err, ErrMissingEntitlement)
 }
+
+// An Update or Delete query is explained as that operation parses it: a
+// return key in an Update query is errSecParam (ignored by the file-based
+// flavor, as by its router), every match counts (no limit of one), and a
+// Delete, which needs no key, is said to remove a locked item.
+func TestExplainOperation(t *testing.T) {
+	bothFlavors(t, func(t *testing.T, db *DB, fb bool) {
+		mustAdd(t, db, genp(AttrService, "s", AttrAccount, "a", AttrAccessible, AccessibleWhenUnlocked))
+		mustAdd(t, db, genp(AttrService, "s", AttrAccount, "b"))
+		_, err := db.ExplainOperation(OpUpdate, genp(AttrService, "s", ReturnData, true))
+		uerr := db.Update(genp(AttrService, "s", ReturnData, true), Dict{AttrLabel: "x"})
+		if fb {
+			wantStatus(t, err, 0)
+		} else {
+			wantStatus(t, err, ErrParam)
+		}
+		if StatusOf(err) != StatusOf(uerr) {
+			t.Errorf("Explain said %v where Update said %v", err, uerr)
+		}
+		ex, err := db.ExplainOperation(OpDelete, genp(AttrService, "s"))
+		if err != nil || ex.Operation != OpDelete || ex.Matches != 2 {
+			t.Fatalf("delete explanation: %+v, %v", ex, err)
+		}
+		wantStatus(t, db.Lock(), 0)
+		ex, err = db.ExplainOperation(OpDelete, genp(AttrService, "s", AttrAccount, "a"))
+		if err != nil || ex.Matches != 1 || len(ex.Items[0].Notes) == 0 || !strings.Contains(ex.Items[0].Notes[0], "would be deleted") {
+			t.Fatalf("a locked item under Delete: %+v, %v", ex, err)
+		}
+		ex, _ = db.ExplainOperation(OpCopyMatching, genp(AttrService, "s", AttrAccount, "a"))
+		if ex.Matches != 0 || kinds(ex.Items[0]) != "locked:" {
+			t.Fatalf("the same item under CopyMatching: %+v", ex.Items)
+		}
+		_, err = db.ExplainOperation("SecItemAdd", genp(AttrService, "s"))
+		wantStatus(t, err, ErrParam)
+	})
+}

@@ -123,3 +123,34 @@ func TestFlavorAddReturningAttributes(t *testing.T) {
 		}
 	})
 }
+
+// The router strips match keys from Update and Delete queries, and return
+// keys from Update queries, before the data protection keychain sees them:
+// ignored in the file-based flavor, errSecParam in the other.
+func TestFlavorStripsKeysFromUpdateAndDelete(t *testing.T) {
+	bothFlavors(t, func(t *testing.T, db *DB, fb bool) {
+		mustAdd(t, db, genp(AttrService, "s", AttrAccount, "a", ValueData, []byte("v1")))
+		want := ErrParam
+		if fb {
+			want = 0
+		}
+		wantStatus(t, db.Update(genp(AttrService, "s", ReturnData, true), Dict{ValueData: []byte("v2")}), want)
+		wantStatus(t, db.Update(genp(AttrService, "s", MatchCaseInsensitive, true), Dict{ValueData: []byte("v3")}), want)
+		r, err := db.CopyMatching(genp(AttrService, "s", ReturnData, true))
+		wantData := "v1"
+		if fb {
+			wantData = "v3"
+		}
+		if err != nil || string(r.([]byte)) != wantData {
+			t.Fatalf("after the updates: %v, %v; want %q", r, err, wantData)
+		}
+		wantStatus(t, db.Delete(genp(AttrService, "s", MatchCaseInsensitive, true)), want)
+		wantN := 1
+		if fb {
+			wantN = 0
+		}
+		if n := count(t, db, genp(AttrService, "s")); n != wantN {
+			t.Fatalf("%d items left, want %d", n, wantN)
+		}
+	})
+}

@@ -366,6 +366,16 @@ func TestThrottling(t *testing.T) {
 		t.Fatalf("after restart: %d failures, wait %v", n, wait)
 	}
 	r.clock.Advance(15 * time.Minute)
+	// Failures 9 and 10 wait an hour each (no wipe: it is off by default).
+	for failures := 9; failures <= 10; failures++ {
+		wantStatus(t, db.Unlock(wrong), ErrAuthFailed)
+		if n, wait, _ := db.UnlockDelay(); n != failures || wait != time.Hour {
+			t.Fatalf("after %d failures: %d recorded, wait %v; want 1h", failures, n, wait)
+		}
+		r.clock.Advance(59 * time.Minute)
+		wantStatus(t, db.Unlock(passA), ErrAuthFailed) // still throttled
+		r.clock.Advance(time.Minute)
+	}
 	wantStatus(t, db.Unlock(passA), 0)
 	if n, wait, _ := db.UnlockDelay(); n != 0 || wait != 0 {
 		t.Fatalf("after success: %d failures, wait %v", n, wait)

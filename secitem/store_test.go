@@ -136,8 +136,24 @@ func TestWrongDeviceSecretOpensNothing(t *testing.T) {
 	other := filepath.Join(t.TempDir(), "copy.db")
 	b, _ := os.ReadFile(path)
 	os.WriteFile(other, b, 0o600)
-	_, err = Open(other, nil) // a fresh device secret is created for the copy
+	_, err = Open(other, nil)
 	wantStatus(t, err, ErrAuthFailed)
+	if _, err := os.Stat(other + ".device"); !os.IsNotExist(err) {
+		t.Fatalf("opening the copy created a device secret beside it (%v)", err)
+	}
+	_, err = Open(other, &Options{ReadOnly: true})
+	wantStatus(t, err, ErrAuthFailed)
+	// The right secret copied along opens it.
+	sec, _ := os.ReadFile(path + ".device")
+	os.WriteFile(other+".device", sec, 0o600)
+	db, err = Open(other, nil)
+	if err != nil {
+		t.Fatalf("the copy with its secret: %v", err)
+	}
+	if _, err := db.CopyMatching(genp(AttrService, "s", ReturnData, true)); err != nil {
+		t.Fatalf("the copy with its secret: %v", err)
+	}
+	db.Close()
 	_, err = Open(path, &Options{Device: testDevice()})
 	wantStatus(t, err, ErrAuthFailed)
 }

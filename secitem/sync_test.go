@@ -108,6 +108,13 @@ func TestSynchronizableLimits(t *testing.T) {
 	wantStatus(t, db.Update(syncGenp(AttrService, "s"), Dict{AttrAccessible: AccessibleWhenUnlockedThisDeviceOnly}), ErrParam)
 	mustAdd(t, db, genp(AttrService, "s", AttrAccount, "b", AttrAccessible, AccessibleAlwaysThisDeviceOnly))
 	wantStatus(t, db.Update(genp(AttrService, "s", AttrAccount, "b"), Dict{AttrSynchronizable: true}), ErrParam)
+	// A token key never leaves its token: not at generation, not by Update.
+	_, err = db.GenerateKey(Dict{AttrKeyType: KeyTypeECSECPrimeRandom, AttrTokenID: TokenIDSecureEnclave, AttrIsPermanent: true, AttrApplicationTag: "t1", AttrSynchronizable: true})
+	wantStatus(t, err, ErrParam)
+	if _, err := db.GenerateKey(Dict{AttrKeyType: KeyTypeECSECPrimeRandom, AttrTokenID: TokenIDSecureEnclave, AttrIsPermanent: true, AttrApplicationTag: "t2"}); err != nil {
+		t.Fatal(err)
+	}
+	wantStatus(t, db.Update(Dict{Class: ClassKey, AttrApplicationTag: "t2"}, Dict{AttrSynchronizable: true}), ErrParam)
 }
 
 // The journal lists changes to synchronizable items only, with their
@@ -229,4 +236,27 @@ func TestApplySyncWhileLocked(t *testing.T) {
 	}
 	_, err = UnmarshalSyncItem([]byte("junk"))
 	wantStatus(t, err, ErrDecode)
+}
+
+// An Update whose new primary key is held by a tombstone removes the
+// tombstone and proceeds (the item in the way is not a live item), and
+// moving the item's own key leaves a tombstone for the key it left.
+func TestUpdateCollidingWithTombstone(t *testing.T) {
+	db := openTest(t, nil)
+	mustAdd(t, db, syncGenp(AttrService, "s", AttrAccount, "a", ValueData, []byte("first")))
+	wantStatus(t, db.Delete(syncGenp(AttrService, "s", AttrAccount, "a")), 0)
+	mustAdd(t, db, syncGenp(AttrService, "s", AttrAccount, "b", ValueData, []byte("second")))
+	wantStatus(t, db.Update(syncGenp(AttrService, "s", AttrAccount, "b"), Dict{AttrAccount: "a"}), 0)
+	r, err := db.CopyMatching(syncGenp(AttrService, "s", AttrAccount, "a", ReturnData, true))
+	if err != nil || string(r.([]byte)) != "second" {
+		t.Fatalf("after the update, account a reads %v, %v", r, err)
+	}
+	ts := tombs(t, db)
+	if len(ts) != 1 || ts[0][AttrAccount] != "b" {
+		var accts []any
+		for _, tb := range ts {
+			accts = append(accts, tb[AttrAccount])
+		}
+		t.Fatalf("tombstones for accounts %v, want only b's", accts)
+	}
 }

@@ -252,6 +252,34 @@ func progressBar(e *env, what string) func(done, total int) {
 	}
 }
 
+// progressCounter draws "restore 1200 items" on standard error, for work
+// whose total is not known in advance (a backup stream does not say how
+// many items it holds): a frame each time the count passes a multiple of
+// 100. finish ends the line if anything was drawn. tick is nil when no
+// progress is shown.
+func progressCounter(e *env, what string) (tick func(done int), finish func()) {
+	if !progressOpts.progress && !e.stderrIsTTY {
+		return nil, func() {}
+	}
+	drawn, last := 0, 0
+	draw := func(n int) { fmt.Fprintf(e.stderr, "\r%s %d item%s", what, n, plural(n)) }
+	tick = func(done int) {
+		last = done
+		if drawn > 0 && done/100 == drawn/100 {
+			return
+		}
+		drawn = max(done, 1)
+		draw(done)
+	}
+	finish = func() {
+		if drawn > 0 {
+			draw(last)
+			fmt.Fprintln(e.stderr)
+		}
+	}
+	return tick, finish
+}
+
 // cmdBackup writes a portable backup to FILE, created 0600 and only if it
 // does not exist. The file appears only when the backup is complete.
 func cmdBackup(e *env, g *globals, args []string) error {
@@ -316,11 +344,9 @@ func cmdRestore(e *env, g *globals, args []string) error {
 		return err
 	}
 	defer clear(password)
-	var bar func(int)
-	if p := progressBar(e, "restore"); p != nil {
-		bar = func(done int) { p(done, done) }
-	}
-	res, err := db.Restore(f, password, bar)
+	tick, finish := progressCounter(e, "restore")
+	res, err := db.Restore(f, password, tick)
+	finish()
 	if err != nil {
 		return err
 	}

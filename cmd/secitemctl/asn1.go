@@ -46,7 +46,20 @@ func cmdASN1(e *env, g *globals, args []string) error {
 		if err != nil {
 			return err
 		}
-		v, ok := r.(secitem.Dict)[asn1Opts.attr]
+		var item secitem.Dict
+		switch r := r.(type) {
+		case secitem.Dict:
+			item = r
+		case []any:
+			if len(r) != 1 {
+				return fmt.Errorf("the query matches %d items; asn1 --attr prints one item's attribute (narrow the query or drop m_Limit)", len(r))
+			}
+			item, _ = r[0].(secitem.Dict)
+		}
+		if item == nil {
+			return fmt.Errorf("the query did not return attributes")
+		}
+		v, ok := item[asn1Opts.attr]
 		if !ok {
 			return fmt.Errorf("the item has no attribute %q", asn1Opts.attr)
 		}

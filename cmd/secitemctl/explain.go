@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"flag"
 	"fmt"
 	"strings"
 	"text/tabwriter"
@@ -10,13 +11,23 @@ import (
 )
 
 func init() {
-	commands["explain"] = &command{args: "QUERY_JSON", summary: "say why each item of the query's class does or does not match", run: cmdExplain, nargs: [2]int{1, 1}}
+	commands["explain"] = &command{args: "[--op OP] QUERY_JSON", summary: "say why each item of the query's class does or does not match", flags: explainFlags, run: cmdExplain, nargs: [2]int{1, 1}}
 }
+
+var explainOpts struct{ op string }
+
+func explainFlags(fs *flag.FlagSet) {
+	fs.StringVar(&explainOpts.op, "op", "find", "the operation whose query it is: find (SecItemCopyMatching), update or delete")
+}
+
+// explainOps maps --op to the library's operation names.
+var explainOps = map[string]string{"find": secitem.OpCopyMatching, "update": secitem.OpUpdate, "delete": secitem.OpDelete}
 
 // explainShown is how many items the table shows; -o json lists all.
 const explainShown = 20
 
-// cmdExplain explains a CopyMatching query against every item of its class,
+// cmdExplain explains a query (of CopyMatching, or of the operation --op
+// names) against every item of its class,
 // as the caller given by --group and --app-id would run it (the operator's
 // view: items in other groups are listed with the group they are in).
 func cmdExplain(e *env, g *globals, args []string) error {
@@ -33,7 +44,11 @@ func cmdExplain(e *env, g *globals, args []string) error {
 	if len(ent.KeychainAccessGroups) == 0 && ent.ApplicationIdentifier == "" {
 		ent.KeychainAccessGroups = []string{secitem.DefaultAccessGroup}
 	}
-	ex, err := db.ExplainAs(ent, q)
+	op, ok := explainOps[explainOpts.op]
+	if !ok {
+		return usageErr("--op is find, update or delete, not " + explainOpts.op)
+	}
+	ex, err := db.ExplainOperationAs(ent, op, q)
 	if err != nil {
 		return err
 	}
@@ -41,6 +56,9 @@ func cmdExplain(e *env, g *globals, args []string) error {
 		return printExplanationJSON(e, ex)
 	}
 	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
+	if ex.Operation != secitem.OpCopyMatching {
+		fmt.Fprintf(tw, "operation\t%s\n", ex.Operation)
+	}
 	fmt.Fprintf(tw, "query\t%s\n", ex.Query)
 	for i, f := range ex.Implicit {
 		label := ""
@@ -96,13 +114,14 @@ func printExplanationJSON(e *env, ex *secitem.Explanation) error {
 		Notes         []string          `json:"notes,omitempty"`
 	}
 	out := struct {
+		Operation string   `json:"operation"`
 		Class     string   `json:"class"`
 		Query     string   `json:"query"`
 		Implicit  []string `json:"implicit"`
 		Matches   int      `json:"matches"`
 		Items     []item   `json:"items"`
 		Undecided []string `json:"undecided,omitempty"`
-	}{Class: ex.Class, Query: ex.Query, Implicit: ex.Implicit, Matches: ex.Matches, Items: []item{}, Undecided: ex.Undecided}
+	}{Operation: ex.Operation, Class: ex.Class, Query: ex.Query, Implicit: ex.Implicit, Matches: ex.Matches, Items: []item{}, Undecided: ex.Undecided}
 	for _, it := range ex.Items {
 		x := item{PersistentRef: map[string][]byte{"$data": it.PersistentRef}, Summary: it.Summary, Matches: it.Matches, Notes: it.Notes}
 		for _, r := range it.Reasons {

@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"github.com/secitemdb/secitemdb/secitem"
+	"golang.org/x/term"
 )
 
 func main() {
@@ -31,6 +32,8 @@ func main() {
 		stderr: os.Stderr,
 		getenv: os.Getenv,
 		term:   ttyTerminal{},
+		// Progress is drawn by default only for a person watching.
+		stderrIsTTY: term.IsTerminal(int(os.Stderr.Fd())),
 	}
 	os.Exit(run(os.Args[1:], e))
 }

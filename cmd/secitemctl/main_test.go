@@ -455,6 +455,34 @@ func TestProgressBarFrames(t *testing.T) {
 	}
 }
 
+// Restore's counter (a backup does not say how many items it holds) draws
+// the first count, the first past each multiple of 100, and the last; and
+// nothing at all when standard error is not a terminal and --progress was
+// not given.
+func TestProgressCounterFrames(t *testing.T) {
+	saved := progressOpts.progress
+	progressOpts.progress = false
+	defer func() { progressOpts.progress = saved }()
+	var out bytes.Buffer
+	tick, finish := progressCounter(&env{stderr: &out, stderrIsTTY: true}, "restore")
+	for _, n := range []int{1, 57, 99, 137, 150, 251, 252} {
+		tick(n)
+	}
+	finish()
+	if got, want := out.String(), "\rrestore 1 item\rrestore 137 items\rrestore 251 items\rrestore 252 items\n"; got != want {
+		t.Errorf("frames %q, want %q", got, want)
+	}
+	out.Reset()
+	tick, finish = progressCounter(&env{stderr: &out}, "restore")
+	if tick != nil {
+		t.Error("a counter without a terminal")
+	}
+	finish()
+	if out.Len() != 0 {
+		t.Errorf("drew %q without a terminal", out.String())
+	}
+}
+
 // explain prints why each item does or does not match, as a table and as
 // JSON; find points to it when nothing matches.
 func TestExplainCommand(t *testing.T) {
@@ -469,6 +497,9 @@ func TestExplainCommand(t *testing.T) {
 	s.run("", "explain", "-o", "json", q)
 	s.run("", "--group", "groupB", "explain", `{"class":"genp","svce":"AYS"}`)
 	s.run("", "explain", `{"class":"nope"}`)
+	s.run("", "explain", "--op", "update", `{"class":"genp","svce":"AYS","r_Data":true}`)
+	s.run("", "explain", "--op", "delete", `{"class":"genp","svce":"AYS"}`)
+	s.run("", "explain", "--op", "add", `{"class":"genp"}`)
 	s.golden("explain")
 	if strings.Contains(s.transcript.String(), "opendoor") || strings.Contains(s.transcript.String(), "b3BlbmRvb3I") {
 		t.Fatal("explain printed a secret")
@@ -494,5 +525,22 @@ func TestSyncDelegates(t *testing.T) {
 	want := "--db " + s.path("test.keychain") + " --group team --endpoints http://e:2379 join\nstdin: team secret\n"
 	if code != 0 || stdout != want {
 		t.Fatalf("delegated as %q (code %d, %s), want %q", stdout, code, stderr, want)
+	}
+}
+
+// asn1 --attr takes any query: one that returns a list (m_LimitAll) is
+// answered with an error line and exit 1 when it matches several items,
+// and printed when it matches one; never a crash.
+func TestASN1AttrWithLimitAll(t *testing.T) {
+	s := newSession(t)
+	s.must("", "add", `{"v_Ref":{"$certificate":`+testdataJSON(t, "mouseca.pem")+`}}`)
+	out := s.must("", "asn1", "--attr", "issr", `{"class":"cert","m_Limit":"m_LimitAll"}`)
+	if !strings.Contains(out, "MouseCA") {
+		t.Fatalf("asn1 --attr with m_LimitAll and one match printed %q", out)
+	}
+	s.must("", "add", `{"class":"cert","v_Data":`+testdataJSON(t, "leaf-rsa.pem")+`,"labl":"raw bytes"}`)
+	_, errs, code := s.run("", "asn1", "--attr", "issr", `{"class":"cert","m_Limit":"m_LimitAll"}`)
+	if code != 1 || !strings.Contains(errs, "matches 2 items") {
+		t.Fatalf("asn1 --attr over two matches: exit %d, %q", code, errs)
 	}
 }

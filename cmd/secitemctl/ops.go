@@ -67,7 +67,11 @@ func cmdUpdate(e *env, g *globals, args []string) error {
 		return err
 	}
 	defer db.Close()
-	return db.Update(q, a)
+	err = db.Update(q, a)
+	if errors.Is(err, secitem.ErrItemNotFound) {
+		return hintError{err, "run `secitemctl explain --op update '" + args[0] + "'` to see why each item does not match"}
+	}
+	return err
 }
 
 func cmdDelete(e *env, g *globals, args []string) error {
@@ -80,5 +84,9 @@ func cmdDelete(e *env, g *globals, args []string) error {
 		return err
 	}
 	defer db.Close()
-	return db.Delete(d)
+	err = db.Delete(d)
+	if errors.Is(err, secitem.ErrItemNotFound) {
+		return hintError{err, "run `secitemctl explain --op delete '" + args[0] + "'` to see why each item does not match"}
+	}
+	return err
 }

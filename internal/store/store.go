@@ -138,6 +138,11 @@ func open(path string, opts Options) (*DB, error) {
 		}
 	} else if err != nil {
 		return nil, ioError("failed to open store", err)
+	} else if fd, ok := dev.(*protect.FileDevice); ok && opts.Device == nil {
+		// The store exists: its secret must too. Never create one beside
+		// it (a database copied without its secret would otherwise leave
+		// a stray secret file behind on every attempt).
+		fd.NoCreate = true
 	}
 	if err := checkFile(path); err != nil {
 		return nil, err
@@ -190,6 +195,9 @@ func (db *DB) load() (err error) {
 		switch {
 		case errors.Is(err, protect.ErrWrongDevice):
 			return status.New(status.AuthFailed, "the device secret does not belong to this store")
+		case errors.Is(err, protect.ErrNoDeviceFile):
+			// As for a wrong secret: this file cannot be opened here.
+			return status.New(status.AuthFailed, "the device secret file of this store is missing: without it nothing in the store can be opened")
 		case errors.Is(err, protect.ErrCorruptKeybag), errors.Is(err, protect.ErrDecode):
 			return status.New(status.Decode, "the keybag is damaged")
 		case err != nil:

@@ -165,9 +165,8 @@ func TestTamper(t *testing.T) {
 			bad := bytes.Clone(rawA)
 			bad[i/8] ^= 1 << (i % 8)
 			rawPut(t, db, a.Row, bad)
-			got, st := read(db, a.Row)
-			if st == status.OK {
-				t.Fatalf("bit %d: read %q", i, got)
+			if _, st := read(db, a.Row); st != status.Decode {
+				t.Fatalf("bit %d: status %v, want errSecDecode", i, st)
 			}
 		}
 		rawPut(t, db, a.Row, rawA)
@@ -175,8 +174,8 @@ func TestTamper(t *testing.T) {
 	t.Run("truncation", func(t *testing.T) {
 		for n := 0; n < len(rawA); n += 7 {
 			rawPut(t, db, a.Row, rawA[:n])
-			if _, st := read(db, a.Row); st == status.OK {
-				t.Fatalf("truncated to %d read back", n)
+			if _, st := read(db, a.Row); st != status.Decode {
+				t.Fatalf("truncated to %d: status %v, want errSecDecode", n, st)
 			}
 		}
 		rawPut(t, db, a.Row, rawA)
@@ -299,8 +298,10 @@ func TestReadOnlyRefusesWrites(t *testing.T) {
 }
 
 // TestTamperMatrix: every ordered swap of sealed attributes, sealed
-// secrets and whole records among 50 items, and every single-bit flip of a
-// sample of records, are rejected; no case returns a plaintext.
+// secrets, wrapped item keys and whole records among 50 items, an older
+// version of each item replayed in place, and every single-bit flip of a
+// sample of records, are rejected with errSecDecode; no case returns a
+// plaintext.
 func TestTamperMatrix(t *testing.T) {
 	db, _ := openTest(t)
 	db.bolt.NoSync = true // the raw edits below need no durability
@@ -321,12 +322,20 @@ func TestTamperMatrix(t *testing.T) {
 		out = append(out, attrs...)
 		return append(out, secret...)
 	}
+	withKey := func(base *Record, wrapped []byte) []byte {
+		out := bytes.Clone(base.raw)
+		copy(out[base.hdrLen:], wrapped)
+		return out
+	}
 	cases, rejected := 0, 0
+	others := map[status.Code]int{}
 	try := func(row uint64, b []byte, restore []byte) {
 		cases++
 		rawPut(t, db, row, b)
-		if _, st := read(db, row); st != status.OK {
+		if _, st := read(db, row); st == status.Decode {
 			rejected++
+		} else {
+			others[st]++
 		}
 		rawPut(t, db, row, restore)
 	}
@@ -339,7 +348,26 @@ func TestTamperMatrix(t *testing.T) {
 			try(a.Row, splice(a, b.sealedAttrs(), a.sealedSecret()), raws[i])
 			try(a.Row, splice(a, a.sealedAttrs(), b.sealedSecret()), raws[i])
 			try(a.Row, raws[j], raws[i])
+			try(a.Row, withKey(a, b.wrapped()), raws[i])
 		}
+	}
+	// Each item's previous version, replayed after a rewrite.
+	for i := 0; i < n; i++ {
+		f, s := item("user"+string(rune('A'+i)), "pw-2")
+		err := db.Update(func(tx *Tx) error {
+			r, err := parseRecord(schema.GenericPassword, recs[i].Row, bytes.Clone(raws[i]))
+			if err != nil {
+				return err
+			}
+			recs[i], _, err = tx.Rewrite(r, f, s)
+			return err
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		current := rawGet(t, db, recs[i].Row) // Rewrite keeps the row
+		try(recs[i].Row, raws[i], current)
+		raws[i] = current
 	}
 	for _, i := range []int{0, 17, 49} {
 		for bit := 0; bit < len(raws[i])*8; bit++ {
@@ -349,7 +377,7 @@ func TestTamperMatrix(t *testing.T) {
 		}
 	}
 	if rejected != cases {
-		t.Fatalf("%d of %d tampered records were accepted", cases-rejected, cases)
+		t.Fatalf("%d of %d tampered records were not rejected with errSecDecode: %v", cases-rejected, cases, others)
 	}
 	t.Logf("%d tampered records, all rejected", cases)
 	for i := range recs {
