@@ -2,11 +2,13 @@ package etcdsync
 
 import (
 	"bufio"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -45,10 +47,29 @@ func runChild(role string) int {
 	}
 	fmt.Println("R")
 	for i := from; role == "writer"; i++ {
-		if _, err := db.Add(syncItem(fmt.Sprintf("child-%d", i), secitem.ValueData, []byte(fmt.Sprintf("v%d", i)))); err != nil {
+		_, err := db.Add(syncItem(fmt.Sprintf("child-%d", i), secitem.ValueData, []byte(fmt.Sprintf("v%d", i))))
+		if err != nil && !(i == from && errors.Is(err, secitem.ErrDuplicateItem)) {
+			// (The first Add may have committed just before the last
+			// kill, unacknowledged: then it is there already.)
 			return fail(err)
 		}
 		fmt.Printf("A %d\n", i)
+		// Updates and deletes (tombstones) in flight too: each announced
+		// ("B") before it runs and acknowledged after.
+		if j := i - 1; i%3 == 2 && j >= from {
+			fmt.Printf("B U %d\n", j)
+			if err := db.Update(syncItem(fmt.Sprintf("child-%d", j)), secitem.Dict{secitem.ValueData: []byte(fmt.Sprintf("u%d", j))}); err != nil {
+				return fail(err)
+			}
+			fmt.Printf("U %d\n", j)
+		}
+		if j := i - 3; i%5 == 4 && j >= from {
+			fmt.Printf("B D %d\n", j)
+			if err := db.Delete(syncItem(fmt.Sprintf("child-%d", j))); err != nil {
+				return fail(err)
+			}
+			fmt.Printf("D %d\n", j)
+		}
 		e.Poke()
 	}
 	select {}
@@ -63,6 +84,10 @@ func TestKillAndRestartMember(t *testing.T) {
 	b := newMember(t, et, dir, "b", "kill")
 	path := filepath.Join(dir, "child.keychain")
 	acked := -1
+	// The acknowledged state of each child item ("v3", "u3" or deleted),
+	// and the other state an unacknowledged call may have left.
+	const deleted = "(deleted)"
+	want, alt := map[int]string{}, map[int]string{}
 	for round := 0; round < 10; round++ {
 		cmd := exec.Command(os.Args[0], "-test.run=^$")
 		cmd.Env = append(os.Environ(), childEnv+"=writer", "ETCDSYNC_DB="+path, "ETCDSYNC_GROUP=kill",
@@ -74,16 +99,33 @@ func TestKillAndRestartMember(t *testing.T) {
 		}
 		sc := bufio.NewScanner(out)
 		start := time.Now()
+		inFlight := -1
 		for sc.Scan() {
 			var n int
-			if _, err := fmt.Sscanf(sc.Text(), "A %d", &n); err == nil {
+			var op string
+			line := sc.Text()
+			switch {
+			case strings.HasPrefix(line, "A "):
+				fmt.Sscanf(line, "A %d", &n)
 				acked = n
+				want[n] = fmt.Sprintf("v%d", n)
+			case strings.HasPrefix(line, "B "):
+				fmt.Sscanf(line, "B %s %d", &op, &n)
+				inFlight = n
+				alt[n] = map[string]string{"U": fmt.Sprintf("u%d", n), "D": deleted}[op]
+			case strings.HasPrefix(line, "U "), strings.HasPrefix(line, "D "):
+				fmt.Sscanf(line, "%s %d", &op, &n)
+				want[n], inFlight = alt[n], -1
+				delete(alt, n)
 			}
 			if time.Since(start) > time.Duration(100+round*30)*time.Millisecond {
 				cmd.Process.Signal(syscall.SIGKILL)
 			}
 		}
 		cmd.Wait()
+		if inFlight < 0 {
+			clear(alt)
+		} // else alt[inFlight]: the killed call may or may not have happened
 		// Meanwhile the other store writes too.
 		if _, err := b.db.Add(syncItem(fmt.Sprintf("b-%d", round), secitem.ValueData, []byte("from b"))); err != nil {
 			t.Fatal(err)
@@ -101,13 +143,29 @@ func TestKillAndRestartMember(t *testing.T) {
 	}
 	defer func() { a.e.Close(); a.db.Close() }()
 	converge(t, []*member{a, b})
+	updates, deletes := 0, 0
 	for i := 0; i <= acked; i++ {
-		v, err := b.db.CopyMatching(syncItem(fmt.Sprintf("child-%d", i), secitem.ReturnData, true))
-		if err != nil || string(v.([]byte)) != fmt.Sprintf("v%d", i) {
-			t.Fatalf("acknowledged item child-%d did not reach the other store: %v", i, err)
+		for _, m := range []*member{a, b} {
+			got := deleted
+			v, err := m.db.CopyMatching(syncItem(fmt.Sprintf("child-%d", i), secitem.ReturnData, true))
+			switch {
+			case err == nil:
+				got = string(v.([]byte))
+			case !errors.Is(err, secitem.ErrItemNotFound):
+				t.Fatalf("%s: child-%d: %v", m.name, i, err)
+			}
+			if got != want[i] && got != alt[i] {
+				t.Fatalf("%s: child-%d is %s, want the acknowledged %s", m.name, i, got, want[i])
+			}
+		}
+		switch want[i] {
+		case deleted:
+			deletes++
+		case fmt.Sprintf("u%d", i):
+			updates++
 		}
 	}
-	t.Logf("10 kills of a syncing store; %d acknowledged items, all on both stores after restart", acked+1)
+	t.Logf("10 kills of a syncing store; %d acknowledged items (%d then updated, %d then deleted), the same on both stores after restart", acked+1, updates, deletes)
 }
 
 // etcd restarts while both stores keep writing; the writes made while it

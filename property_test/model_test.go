@@ -7,7 +7,8 @@ package property_test
 // implement the rules of apple-reference.md and decisions.md as directly as
 // possible. Every status and every result is compared; after every tenth
 // step (and at the end) the store's integrity check must pass and every
-// readable item must equal its model.
+// readable item must equal its model. A CopyMatching that asks for
+// persistent references follows each one back to its item.
 //
 // The same machine runs in both flavors: the model's flavor switches are
 // exactly the documented file-based differences, so a store that matches
@@ -521,23 +522,46 @@ func (s *machine) CopyMatching() {
 	if withData {
 		q[ReturnData] = true
 	}
+	withRef := rapid.IntRange(0, 3).Draw(s.t, "r_PersistentRef") == 0
+	if withRef {
+		q[ReturnPersistentRef] = true
+	}
 	want, items := s.m.search(groups, q)
 	r, err := c.CopyMatching(q)
 	s.status("CopyMatching "+FormatDict(q), err, want)
 	if want != 0 {
 		return
 	}
+	var arr []any
 	if limitOf(q, 1) == 1 {
-		s.sameItem("CopyMatching", r, items[0], withData)
-		return
+		arr = []any{r}
+		items = items[:1]
+	} else {
+		arr = r.([]any)
 	}
-	arr := r.([]any)
 	if len(arr) != len(items) {
 		s.t.Fatalf("CopyMatching %s: %d results, model says %d", FormatDict(q), len(arr), len(items))
 	}
 	for i := range arr {
 		s.sameItem(fmt.Sprintf("CopyMatching result %d", i), arr[i], items[i], withData)
+		if withRef {
+			s.byReference(c, arr[i], items[i])
+		}
 	}
+}
+
+// byReference checks that a returned persistent reference names the same
+// item: a CopyMatching by it alone returns that item, to the same caller.
+func (s *machine) byReference(c *Client, got any, want *mItem) {
+	ref, ok := got.(Dict)[ValuePersistentRef].([]byte)
+	if !ok || len(ref) == 0 {
+		s.t.Fatalf("r_PersistentRef returned no reference")
+	}
+	r, err := c.CopyMatching(Dict{ValuePersistentRef: ref, ReturnAttributes: true})
+	if err != nil {
+		s.t.Fatalf("CopyMatching by a returned persistent reference: %v", err)
+	}
+	s.sameItem("CopyMatching by persistent reference", r, want, false)
 }
 
 func (s *machine) Update() {

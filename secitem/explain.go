@@ -27,6 +27,10 @@ type Explanation struct {
 	// Implicit lists the filters the keychain added to the caller's
 	// (access groups, sync = 0, tomb = 0, musr).
 	Implicit []string
+	// Ignored lists the query's keys that were accepted and ignored, so
+	// they filter nothing: for example an attribute the class does not
+	// have, which the file-based keychain drops (pitfall 2), or nleg.
+	Ignored []string
 	// Matches is how many items the operation would return or change,
 	// before its match limit.
 	Matches int
@@ -145,7 +149,8 @@ func (c *Client) explain(op string, q Dict, everyItem bool) (ex *Explanation, er
 	if p.Class.IsIdentity() {
 		return nil, newErr("Explain", ErrParam, "explain a certificate (class cert) or key (class keys) query: an identity is their join")
 	}
-	ex = &Explanation{Operation: op, Class: p.Class.Code, Query: FormatDict(q), Implicit: implicitFilters(p)}
+	ex = &Explanation{Operation: op, Class: p.Class.Code, Query: FormatDict(q), Implicit: implicitFilters(p), Ignored: slices.Clone(p.Ignored)}
+	slices.Sort(ex.Ignored)
 	err = c.db.st.View(func(tx *store.Tx) error {
 		return tx.Find(store.Query{Class: p.Class}, func(r *store.Record) (bool, error) {
 			if !everyItem && p.Groups != nil && !tx.Matches(store.Query{Class: p.Class, Groups: p.Groups}, r) {

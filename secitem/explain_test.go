@@ -2,6 +2,7 @@ package secitem_test
 
 import (
 	"encoding/json"
+	"slices"
 	"strings"
 	"testing"
 
@@ -288,5 +289,25 @@ func TestExplainOperation(t *testing.T) {
 		}
 		_, err = db.ExplainOperation("SecItemAdd", genp(AttrService, "s"))
 		wantStatus(t, err, ErrParam)
+	})
+}
+
+// Pitfall 2: the file-based keychain drops an attribute the class does not
+// have, so a query by it matches by its other attributes alone; Explain
+// names the dropped key, in both flavors' terms.
+func TestExplainNamesIgnoredKeys(t *testing.T) {
+	bothFlavors(t, func(t *testing.T, db *DB, fb bool) {
+		q := dictOf(ClassCertificate, AttrApplicationTag, "user2", "nleg", true)
+		ex, err := db.Explain(q)
+		if !fb {
+			wantStatus(t, err, ErrNoSuchAttr) // as CopyMatching
+			return
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !slices.Contains(ex.Ignored, AttrApplicationTag) || !slices.Contains(ex.Ignored, "nleg") {
+			t.Fatalf("ignored keys %q, want atag and nleg", ex.Ignored)
+		}
 	})
 }

@@ -3,6 +3,7 @@ package secitem_test
 import (
 	"bytes"
 	"encoding/binary"
+	"errors"
 	"flag"
 	"os"
 	"path/filepath"
@@ -43,8 +44,9 @@ func writeBaseStore(f *testing.F) {
 
 // FuzzOpenCorrupt patches bytes of a small valid store (each patch: a
 // 2-byte offset and a byte to XOR in; a leading 0xFF truncates instead)
-// and opens and scans it. Nothing may panic, and an item that reads back
-// must read back exactly: damage is an error, never wrong plaintext.
+// and opens and scans it. Nothing may panic, Open refuses with a status,
+// and an item that reads back must read back exactly: damage is an error,
+// never wrong plaintext.
 func FuzzOpenCorrupt(f *testing.F) {
 	if *writeCorpus {
 		writeBaseStore(f)
@@ -70,6 +72,16 @@ func FuzzOpenCorrupt(f *testing.F) {
 		os.WriteFile(path, b, 0o600)
 		db, err := Open(path, &Options{Device: corruptDevice(), Timeout: 1})
 		if err != nil {
+			// A damaged file is refused with a status, never anything else.
+			var se *Error
+			if !errors.As(err, &se) {
+				t.Fatalf("Open of a damaged file failed without a status: %v", err)
+			}
+			switch se.Status {
+			case ErrDecode, ErrAuthFailed, ErrNotAvailable, ErrIO:
+			default:
+				t.Fatalf("Open of a damaged file failed with %v", err)
+			}
 			return
 		}
 		defer db.Close()
@@ -89,7 +101,11 @@ func FuzzOpenCorrupt(f *testing.F) {
 				return true
 			})
 		}
-		db.Check()
+		if _, err := db.Check(); err != nil {
+			if se := (*Error)(nil); !errors.As(err, &se) {
+				t.Fatalf("Check failed without a status: %v", err)
+			}
+		}
 		all := db.Client(Entitlements{KeychainAccessGroups: []string{"*"}})
 		for svce, want := range corruptItems {
 			r, err := all.CopyMatching(Dict{Class: ClassGenericPassword, AttrService: svce, ReturnData: true})

@@ -317,6 +317,27 @@ func TestCertificateMatchKeys(t *testing.T) {
 	}
 	_, err := db.CopyMatching(Dict{Class: ClassKey, MatchValidOnDate: nil})
 	wantStatus(t, err, ErrUnimplemented)
+	for _, class := range []string{ClassKey, ClassGenericPassword, ClassInternetPassword} {
+		_, err = db.CopyMatching(Dict{Class: class, MatchEmailAddressIfPresent: "alice@example.com"})
+		wantStatus(t, err, ErrUnimplemented)
+	}
+	// On identities the certificate match keys apply to the certificate
+	// half: the leaf's validity and its issuer chain.
+	mustAdd(t, db, Dict{ValueRef: keyOf(t, "leaf-p384")})
+	if n := len(identities(t, db, Dict{Class: ClassIdentity, MatchValidOnDate: nil})); n != 2 {
+		t.Errorf("identities valid now: %d, want 2", n)
+	}
+	if n := len(identities(t, db, Dict{Class: ClassIdentity, MatchValidOnDate: time.Date(1990, 1, 1, 0, 0, 0, 0, time.UTC)})); n != 0 {
+		t.Errorf("identities valid in 1990: %d, want 0", n)
+	}
+	ca := certOf(t, "mouseca")
+	if n := len(identities(t, db, Dict{Class: ClassIdentity, MatchIssuers: []any{ca.RawSubject}})); n != 1 {
+		t.Errorf("identities issued under MouseCA without the intermediate stored: %d, want 1 (leaf-rsa)", n)
+	}
+	mustAdd(t, db, Dict{ValueRef: certOf(t, "intermediate")})
+	if n := len(identities(t, db, Dict{Class: ClassIdentity, MatchIssuers: []any{ca.RawSubject}})); n != 2 {
+		t.Errorf("identities issued under MouseCA with the intermediate stored: %d, want 2", n)
+	}
 }
 
 func TestDeleteIdentityByClass(t *testing.T) {

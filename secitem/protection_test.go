@@ -303,6 +303,22 @@ func TestSetPasscodeCrashSafety(t *testing.T) {
 				if n := count(t, db, genp(AttrService, "s")); n != want {
 					t.Fatalf("%d items readable, want %d", n, want)
 				}
+				// Every surviving item's secret opens too (its item key
+				// under the re-wrapped class keys), not only its attributes.
+				secrets := 0
+				for _, p := range protections {
+					v, err := db.CopyMatching(genp(AttrService, "s", AttrAccount, p, ReturnData, true))
+					if err != nil {
+						continue
+					}
+					if string(v.([]byte)) != "pw" {
+						t.Fatalf("item %s reads back other data", p)
+					}
+					secrets++
+				}
+				if secrets != want {
+					t.Fatalf("%d secrets readable, want %d", secrets, want)
+				}
 			})
 		}
 	}

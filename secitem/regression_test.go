@@ -5,6 +5,7 @@ import (
 	"crypto/ecdsa"
 	"crypto/rsa"
 	"crypto/x509"
+	"errors"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -265,5 +266,89 @@ func TestStateDuringWipe(t *testing.T) {
 	<-done
 	if f, _, _ := db.UnlockDelay(); f != 0 || db.State() != Unlocked {
 		t.Errorf("after the wipe: %d failures, state %v", f, db.State())
+	}
+}
+
+// Failpoints that return an error instead of crashing (FI-2's error
+// returns): an error before the commit leaves the store exactly as it was
+// and usable; an error after it is reported although the change is
+// durable (the caller learns the outcome is unknown, never a false
+// success); a backup that fails part-way yields an error, and a restore
+// that fails part-way adds nothing.
+func TestFailpointErrorReturns(t *testing.T) {
+	injected := errors.New("injected")
+	at := func(step string) {
+		SetFailpoint(func(s string) error {
+			if s == step {
+				return injected
+			}
+			return nil
+		})
+	}
+	defer SetFailpoint(nil)
+	db := openTest(t, nil)
+	mustAdd(t, db, genp(AttrService, "s", AttrAccount, "keep", ValueData, []byte("v1")))
+	secret := func(acct string) string {
+		r, err := db.CopyMatching(genp(AttrService, "s", AttrAccount, acct, ReturnData, true))
+		if err != nil {
+			return "<" + err.Error() + ">"
+		}
+		return string(r.([]byte))
+	}
+	ops := []struct {
+		name  string
+		run   func() error
+		after string // the secret of "keep" / presence of "new" once applied
+	}{
+		{"add", func() error {
+			_, err := db.Add(genp(AttrService, "s", AttrAccount, "new", ValueData, []byte("n")))
+			return err
+		}, "n"},
+		{"update", func() error {
+			return db.Update(genp(AttrService, "s", AttrAccount, "keep"), Dict{ValueData: []byte("v2")})
+		}, "v2"},
+		{"delete", func() error { return db.Delete(genp(AttrService, "s", AttrAccount, "new")) }, ""},
+	}
+	for _, op := range ops {
+		state := func() string { return secret("keep") + "|" + secret("new") }
+		before := state()
+		at("store:before-commit")
+		if err := op.run(); !errors.Is(err, injected) && StatusOf(err) == 0 {
+			t.Fatalf("%s with an error before the commit: %v", op.name, err)
+		}
+		SetFailpoint(nil)
+		if got := state(); got != before {
+			t.Fatalf("%s failed before its commit but changed the store: %s -> %s", op.name, before, got)
+		}
+		at("store:after-commit")
+		if err := op.run(); err == nil {
+			t.Fatalf("%s with an error after the commit reported success", op.name)
+		}
+		SetFailpoint(nil)
+		if got := state(); got == before {
+			t.Fatalf("%s committed but its change is missing (%s)", op.name, got)
+		}
+	}
+	// The handle still writes.
+	mustAdd(t, db, genp(AttrService, "s", AttrAccount, "after"))
+
+	var buf bytes.Buffer
+	at("backup:item-written")
+	if _, err := db.Backup(&buf, []byte("pw"), nil); err == nil {
+		t.Fatal("a backup failing part-way reported success")
+	}
+	SetFailpoint(nil)
+	buf.Reset()
+	if _, err := db.Backup(&buf, []byte("pw"), nil); err != nil {
+		t.Fatal(err)
+	}
+	dst := openTest(t, nil)
+	at("restore:item-added")
+	if _, err := dst.Restore(bytes.NewReader(buf.Bytes()), []byte("pw"), nil); err == nil {
+		t.Fatal("a restore failing part-way reported success")
+	}
+	SetFailpoint(nil)
+	if n := count(t, dst, genp(MatchLimit, MatchLimitAll)); n != 0 {
+		t.Fatalf("a failed restore left %d items", n)
 	}
 }

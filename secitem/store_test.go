@@ -271,11 +271,16 @@ func TestCanaries(t *testing.T) {
 }
 
 var canaryAttributes = map[string][]string{
-	ClassGenericPassword:  {AttrLabel, AttrDescription, AttrComment, AttrCreator, AttrType, AttrScriptCode, AttrAlias, AttrIsInvisible, AttrIsNegative, AttrHasCustomIcon, AttrProtected, AttrAccount, AttrService, AttrGeneric, AttrSyncViewHint, AttrSysBound, AttrPCSPlaintextServiceIdentifier, AttrPCSPlaintextPublicKey, AttrPCSPlaintextPublicIdentity, AttrSyncUUID},
-	ClassInternetPassword: {AttrLabel, AttrDescription, AttrComment, AttrCreator, AttrType, AttrAccount, AttrSecurityDomain, AttrServer, AttrProtocol, AttrAuthenticationType, AttrPort, AttrPath, DataInetExtraNotes, DataInetExtraHistory, DataInetExtraClientDefined0, DataInetExtraClientDefined3},
-	ClassCertificate:      {AttrLabel, AttrCertificateType, AttrCertificateEncoding, AttrAlias, AttrSubject, AttrIssuer, AttrSerialNumber, AttrSubjectKeyID, AttrPublicKeyHash},
-	ClassKey:              {AttrLabel, AttrKeyClass, AttrAlias, AttrApplicationLabel, AttrApplicationTag, AttrKeyCreator, AttrKeyType, AttrKeySizeInBits, AttrEffectiveKeySize, AttrStartDate, AttrEndDate, AttrIsPermanent, AttrCanSign},
+	ClassGenericPassword:  append([]string{AttrLabel, AttrDescription, AttrComment, AttrCreator, AttrType, AttrScriptCode, AttrAlias, AttrIsInvisible, AttrIsNegative, AttrHasCustomIcon, AttrProtected, AttrAccount, AttrService, AttrGeneric, AttrSyncUUID}, everyClassCanaries...),
+	ClassInternetPassword: append([]string{AttrLabel, AttrDescription, AttrComment, AttrCreator, AttrType, AttrScriptCode, AttrAlias, AttrIsInvisible, AttrIsNegative, AttrHasCustomIcon, AttrProtected, AttrAccount, AttrSecurityDomain, AttrServer, AttrProtocol, AttrAuthenticationType, AttrPort, AttrPath, DataInetExtraNotes, DataInetExtraHistory, DataInetExtraClientDefined0, DataInetExtraClientDefined1, DataInetExtraClientDefined2, DataInetExtraClientDefined3}, everyClassCanaries...),
+	ClassCertificate:      append([]string{AttrLabel, AttrCertificateType, AttrCertificateEncoding, AttrAlias, AttrSubject, AttrIssuer, AttrSerialNumber, AttrSubjectKeyID, AttrPublicKeyHash}, everyClassCanaries...),
+	ClassKey:              append([]string{AttrLabel, AttrKeyClass, AttrAlias, AttrApplicationLabel, AttrApplicationTag, AttrKeyCreator, AttrKeyType, AttrKeySizeInBits, AttrEffectiveKeySize, AttrStartDate, AttrEndDate, AttrIsPermanent, AttrCanSign}, everyClassCanaries...),
 }
+
+// everyClassCanaries are the attributes every class has that can hold a
+// canary value. Flags (priv, modi, encr, ...) hold 0 or 1 and cannot;
+// tkid names a token, which a random value would not.
+var everyClassCanaries = []string{AttrSyncViewHint, AttrSysBound, AttrPCSPlaintextServiceIdentifier, AttrPCSPlaintextPublicKey, AttrPCSPlaintextPublicIdentity, AttrSharingGroup}
 
 func canaryKind(code string) string {
 	switch code {

@@ -60,6 +60,9 @@ func cmdExplain(e *env, g *globals, args []string) error {
 		fmt.Fprintf(tw, "operation\t%s\n", ex.Operation)
 	}
 	fmt.Fprintf(tw, "query\t%s\n", ex.Query)
+	if len(ex.Ignored) > 0 {
+		fmt.Fprintf(tw, "ignored keys\t%s (accepted, but they filter nothing)\n", strings.Join(ex.Ignored, ", "))
+	}
 	for i, f := range ex.Implicit {
 		label := ""
 		if i == 0 {
@@ -118,10 +121,11 @@ func printExplanationJSON(e *env, ex *secitem.Explanation) error {
 		Class     string   `json:"class"`
 		Query     string   `json:"query"`
 		Implicit  []string `json:"implicit"`
+		Ignored   []string `json:"ignored,omitempty"`
 		Matches   int      `json:"matches"`
 		Items     []item   `json:"items"`
 		Undecided []string `json:"undecided,omitempty"`
-	}{Operation: ex.Operation, Class: ex.Class, Query: ex.Query, Implicit: ex.Implicit, Matches: ex.Matches, Items: []item{}, Undecided: ex.Undecided}
+	}{Operation: ex.Operation, Class: ex.Class, Query: ex.Query, Implicit: ex.Implicit, Ignored: ex.Ignored, Matches: ex.Matches, Items: []item{}, Undecided: ex.Undecided}
 	for _, it := range ex.Items {
 		x := item{PersistentRef: map[string][]byte{"$data": it.PersistentRef}, Summary: it.Summary, Matches: it.Matches, Notes: it.Notes}
 		for _, r := range it.Reasons {

@@ -5,6 +5,8 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"encoding/base64"
+	"encoding/binary"
+	"encoding/json"
 	"encoding/pem"
 	"flag"
 	"fmt"
@@ -542,5 +544,93 @@ func TestASN1AttrWithLimitAll(t *testing.T) {
 	_, errs, code := s.run("", "asn1", "--attr", "issr", `{"class":"cert","m_Limit":"m_LimitAll"}`)
 	if code != 1 || !strings.Contains(errs, "matches 2 items") {
 		t.Fatalf("asn1 --attr over two matches: exit %d, %q", code, errs)
+	}
+}
+
+// --app-id makes the caller's application identifier its access group
+// (the last in its list, as on the device): an item added with only
+// --app-id lands in that group and is invisible to another caller.
+func TestAppIDFlag(t *testing.T) {
+	s := newSession(t)
+	s.must("", "--app-id", "TEAM.com.example.app", "add", `{"class":"genp","svce":"s","acct":"a"}`)
+	out := s.must("", "--app-id", "TEAM.com.example.app", "-o", "json", "find", `{"class":"genp","svce":"s","r_Attributes":true}`)
+	if !strings.Contains(out, `"agrp": "TEAM.com.example.app"`) {
+		t.Fatalf("the item is not in the application's group: %s", out)
+	}
+	if _, _, code := s.run("", "--app-id", "TEAM.com.example.other", "find", `{"class":"genp","svce":"s"}`); code != 1 {
+		t.Fatalf("another application found the item (exit %d)", code)
+	}
+}
+
+// stats -o json is one JSON object with the item counts by class and
+// protection class and the file figures.
+func TestStatsJSON(t *testing.T) {
+	s := newSession(t)
+	s.must("", "add", `{"class":"genp","svce":"s","acct":"a"}`)
+	s.must("", "add", `{"class":"inet","srvr":"example.com","pdmn":"ck"}`)
+	out := s.must("", "-o", "json", "stats")
+	var v map[string]any
+	if err := json.Unmarshal([]byte(out), &v); err != nil {
+		t.Fatalf("stats -o json is not JSON: %v\n%s", err, out)
+	}
+	items, _ := v["items"].(map[string]any)
+	genp, _ := items["genp"].(map[string]any)
+	inet, _ := items["inet"].(map[string]any)
+	if genp["ak"] != float64(1) || inet["ck"] != float64(1) {
+		t.Fatalf("item counts: %v", v["items"])
+	}
+	if fs, ok := v["fileSize"].(float64); !ok || fs <= 0 {
+		t.Fatalf("file size: %v", v["fileSize"])
+	}
+	if g, _ := v["groups"].(map[string]any); g["secitemdb.default"] != float64(2) {
+		t.Fatalf("items by group: %v", v["groups"])
+	}
+}
+
+// check names damage to the file itself, not only to a record: a
+// truncated file, both meta pages broken, a zeroed page, a flipped byte in
+// the live root page. Each exits non-zero and says what is wrong.
+func TestCheckNamesFileDamage(t *testing.T) {
+	for _, kind := range []string{"truncated", "meta pages", "zeroed root page", "root page byte"} {
+		t.Run(kind, func(t *testing.T) {
+			s := newSession(t)
+			for i := 0; i < 40; i++ {
+				s.must("", "add", fmt.Sprintf(`{"class":"genp","svce":"s","acct":"a%d","v_Data":{"$data":"cHc="}}`, i))
+			}
+			path := s.getenv(envDB)
+			b, err := os.ReadFile(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ps := os.Getpagesize()
+			// The live meta page (the higher transaction ID) names the root.
+			meta := func(i int) (root, txid uint64) {
+				m := b[i*ps+16:]
+				return binary.LittleEndian.Uint64(m[16:]), binary.LittleEndian.Uint64(m[48:])
+			}
+			root, tx0 := meta(0)
+			if r1, tx1 := meta(1); tx1 > tx0 {
+				root = r1
+			}
+			switch kind {
+			case "truncated":
+				b = b[:len(b)/2]
+			case "meta pages":
+				clear(b[16:64])
+				clear(b[ps+16 : ps+64])
+			case "zeroed root page":
+				clear(b[int(root)*ps : int(root+1)*ps])
+			case "root page byte":
+				b[int(root)*ps+8] ^= 0x40 // its flags
+			}
+			if err := os.WriteFile(path, b, 0o600); err != nil {
+				t.Fatal(err)
+			}
+			out, errs, code := s.run("", "check")
+			all := out + errs
+			if code == 0 || !(strings.Contains(all, "damaged") || strings.Contains(all, "problem")) {
+				t.Fatalf("check on a file with %s damage: exit %d\n%s", kind, code, all)
+			}
+		})
 	}
 }

@@ -12,8 +12,9 @@ import (
 
 var writeCorpus = flag.Bool("write-corpus", false, "rewrite the fuzz seed corpora")
 
-// FuzzDecodeFields: the sealed-blob plaintext decoder never panics, and a
-// plaintext it accepts re-encodes to the identical bytes.
+// FuzzDecodeFields: the sealed-blob plaintext decoder never panics, fails
+// only with ErrCorrupt, and a plaintext it accepts re-encodes to the
+// identical bytes.
 func FuzzDecodeFields(f *testing.F) {
 	if *writeCorpus {
 		a, s := item("alice", "secret")
@@ -28,6 +29,9 @@ func FuzzDecodeFields(f *testing.F) {
 		c := schema.Classes()[int(class)%4]
 		fs, err := decodeFields(c, b)
 		if err != nil {
+			if err != ErrCorrupt {
+				t.Fatalf("decode failed with %v, not ErrCorrupt", err)
+			}
 			return
 		}
 		if again := encodeFields(nil, fs); !bytes.Equal(again, b) {
@@ -36,8 +40,8 @@ func FuzzDecodeFields(f *testing.F) {
 	})
 }
 
-// FuzzParseRecord: a stored record's header parser never panics, and its
-// views stay inside the record.
+// FuzzParseRecord: a stored record's header parser never panics, fails
+// only with ErrCorrupt, and its views stay inside the record.
 func FuzzParseRecord(f *testing.F) {
 	if *writeCorpus {
 		path := f.TempDir() + "/s.db"
@@ -61,6 +65,9 @@ func FuzzParseRecord(f *testing.F) {
 	f.Fuzz(func(t *testing.T, b []byte) {
 		r, err := parseRecord(schema.GenericPassword, 1, b)
 		if err != nil {
+			if err != ErrCorrupt {
+				t.Fatalf("parse failed with %v, not ErrCorrupt", err)
+			}
 			return
 		}
 		_ = r.header()

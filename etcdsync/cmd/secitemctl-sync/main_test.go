@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"fmt"
 	"net"
 	"net/url"
 	"path/filepath"
@@ -76,6 +77,16 @@ func TestCommands(t *testing.T) {
 	}
 	if out, code := cmd(t, "", append(flags(a), "once")...); code != 0 || !strings.Contains(out, "pending   0") {
 		t.Fatalf("once on a: %d %s", code, out)
+	}
+	// status after a sync: the etcd revision pulled up to, nothing
+	// pending, no error, and never the secret.
+	out, code := cmd(t, "", append(flags(a), "status")...)
+	var rev int64
+	for _, l := range strings.Split(out, "\n") {
+		fmt.Sscanf(l, "revision  %d", &rev)
+	}
+	if code != 0 || rev <= 0 || !strings.Contains(out, "pending   0") || strings.Contains(out, "error") || strings.Contains(out, "hunter2") {
+		t.Fatalf("status after syncing: %d %s", code, out)
 	}
 	if out, code := cmd(t, "", append(flags(b), "once")...); code != 0 {
 		t.Fatalf("once on b: %d %s", code, out)
