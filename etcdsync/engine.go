@@ -202,14 +202,22 @@ func (e *Engine) Sync(ctx context.Context) error {
 
 // StoredStatus reads what a store records of its sync group without an
 // engine: the last applied revision, the pending changes and the last
-// error an engine recorded.
+// error an engine recorded. It works on a locked store too.
 func StoredStatus(db *secitem.DB, group string) (Status, error) {
 	st := Status{Group: group}
-	if _, err := loadGroupKey(db, group); err != nil {
+	// Joined or not: Join leaves a marker in the clear, so a locked store
+	// (a passcode, before the first unlock) answers without its key. A
+	// store joined before the marker existed is asked for its key item.
+	v, err := db.SyncState(joinedState(group))
+	if err != nil {
 		return st, err
 	}
-	v, err := db.SyncState(revState(group))
-	if err != nil {
+	if v == nil {
+		if _, err := loadGroupKey(db, group); err != nil {
+			return st, err
+		}
+	}
+	if v, err = db.SyncState(revState(group)); err != nil {
 		return st, err
 	}
 	if v != nil {

@@ -229,7 +229,12 @@ func Join(ctx context.Context, db *secitem.DB, cli *clientv3.Client, group strin
 		add[secitem.AttrAccessible] = secitem.AccessibleAfterFirstUnlockThisDeviceOnly
 		_, err = c.Add(add)
 	}
-	return err
+	if err != nil {
+		return err
+	}
+	// A clear marker too, so that status can tell a joined store from
+	// another while it is locked, without opening the key.
+	return db.SetSyncState(map[string][]byte{joinedState(group): []byte("1")})
 }
 
 // Leave forgets the group locally: the group key and the engine's
@@ -239,7 +244,7 @@ func Leave(db *secitem.DB, group string) error {
 	if err != nil && secitem.StatusOf(err) != secitem.ErrItemNotFound {
 		return err
 	}
-	return db.SetSyncState(map[string][]byte{revState(group): nil, errState(group): nil})
+	return db.SetSyncState(map[string][]byte{revState(group): nil, errState(group): nil, joinedState(group): nil})
 }
 
 // loadGroupKey reads the group key from the store.
@@ -258,5 +263,6 @@ func loadGroupKey(db *secitem.DB, group string) (*groupKeys, error) {
 	return deriveKeys(group, key)
 }
 
-func revState(group string) string { return "etcdsync/" + group + "/revision" }
-func errState(group string) string { return "etcdsync/" + group + "/error" }
+func revState(group string) string    { return "etcdsync/" + group + "/revision" }
+func errState(group string) string    { return "etcdsync/" + group + "/error" }
+func joinedState(group string) string { return "etcdsync/" + group + "/joined" }

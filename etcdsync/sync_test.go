@@ -216,3 +216,39 @@ func TestThreeStoresConverge(t *testing.T) {
 		}
 	})
 }
+
+// StoredStatus needs no key: on a store with a passcode, reopened and not
+// yet unlocked, it still reports the group's revision and pending changes;
+// a group the store never joined is still ErrNotJoined.
+func TestStoredStatusWhileLocked(t *testing.T) {
+	et := startEtcd(t)
+	for _, flavor := range []secitem.Flavor{secitem.DataProtection, secitem.FileBased} {
+		t.Run(flavor.String(), func(t *testing.T) {
+			dir := t.TempDir()
+			m := newMember(t, et, dir, "locked", "g-"+flavor.String())
+			m.e.Close() // nothing pushes the change below
+			if err := m.db.SetPasscode(nil, []byte("1234")); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := m.db.Add(syncItem("x", secitem.ValueData, []byte("v"))); err != nil {
+				t.Fatal(err)
+			}
+			m.db.Close()
+			db, err := secitem.Open(filepath.Join(dir, "locked.keychain"), &secitem.Options{Device: deviceForTests(), PasscodeCost: cheap, Flavor: flavor})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer db.Close()
+			if db.State() == secitem.Unlocked {
+				t.Fatal("the store is not locked")
+			}
+			st, err := StoredStatus(db, "g-"+flavor.String())
+			if err != nil || st.Pending == 0 {
+				t.Fatalf("status of a locked store: %+v, %v", st, err)
+			}
+			if _, err := StoredStatus(db, "other"); !errors.Is(err, ErrNotJoined) {
+				t.Fatalf("a group never joined: %v", err)
+			}
+		})
+	}
+}

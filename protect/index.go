@@ -40,18 +40,19 @@ type Indexer struct {
 // handed to the hash.Hash interface lives in the pooled state, so the
 // caller's bytes never escape and computing a tag allocates nothing.
 type macState struct {
-	h   hash.Hash
-	buf [1024]byte
-	n   int
-	sum [sha256.Size]byte
+	h    hash.Hash
+	buf  [1024]byte
+	n    int
+	full bool // buf was filled (and flushed) at least once
+	sum  [sha256.Size]byte
 }
 
 // write adds b to the HMAC through the scratch buffer.
-func (m *macState) write(b []byte) {
+func write[T string | []byte](m *macState, b T) {
 	for len(b) > 0 {
 		if m.n == len(m.buf) {
 			m.h.Write(m.buf[:])
-			m.n = 0
+			m.n, m.full = 0, true
 		}
 		c := copy(m.buf[m.n:], b)
 		m.n += c
@@ -59,24 +60,18 @@ func (m *macState) write(b []byte) {
 	}
 }
 
-// writeString is write for a string.
-func (m *macState) writeString(s string) {
-	for len(s) > 0 {
-		if m.n == len(m.buf) {
-			m.h.Write(m.buf[:])
-			m.n = 0
-		}
-		c := copy(m.buf[m.n:], s)
-		m.n += c
-		s = s[c:]
-	}
-}
-
 // finish flushes the buffer and returns the HMAC (valid until the state
 // is reused).
 func (m *macState) finish() []byte {
 	m.h.Write(m.buf[:m.n])
-	m.n = 0
+	// The buffer held attribute values: wipe what was used before the
+	// state goes back to the pool.
+	if m.full {
+		clear(m.buf[:])
+	} else {
+		clear(m.buf[:m.n])
+	}
+	m.n, m.full = 0, false
 	return m.h.Sum(m.sum[:0])
 }
 
@@ -110,11 +105,11 @@ func derive(key []byte, label string) []byte {
 func (ix *Indexer) Tag(class, code string, value []byte) Tag {
 	m := ix.tags.Get().(*macState)
 	m.h.Reset()
-	m.write([]byte{byte(len(class))})
-	m.writeString(class)
-	m.write([]byte{byte(len(code))})
-	m.writeString(code)
-	m.write(value)
+	write(m, []byte{byte(len(class))})
+	write(m, class)
+	write(m, []byte{byte(len(code))})
+	write(m, code)
+	write(m, value)
 	var t Tag
 	copy(t[:], m.finish())
 	ix.tags.Put(m)
@@ -126,7 +121,7 @@ func (ix *Indexer) MAC(data ...[]byte) [MACSize]byte {
 	m := ix.macs.Get().(*macState)
 	m.h.Reset()
 	for _, d := range data {
-		m.write(d)
+		write(m, d)
 	}
 	var sum [MACSize]byte
 	copy(sum[:], m.finish())

@@ -19,12 +19,17 @@ type KDFCost struct {
 	Threads   uint8  // lanes
 }
 
-// Caps on a cost read from a file: a crafted keybag must not make Open or
-// Unlock allocate or compute without bound.
+// Caps on a cost, checked when one is set and when one is read from a
+// file: a crafted keybag or backup must not make Open, Unlock or Restore
+// allocate or compute without bound (a backup comes from elsewhere, and
+// its cost is paid before the password can be checked). The work cap,
+// passes × memory, is four times the largest default cost (8 passes over
+// 64 MiB): about a second here.
 const (
 	MaxKDFTime      = 64
-	MaxKDFMemoryKiB = 2 << 20 // 2 GiB
+	MaxKDFMemoryKiB = 1 << 20 // 1 GiB
 	MaxKDFThreads   = 32
+	MaxKDFWork      = 4 * 8 * (64 << 10) // passes × KiB
 )
 
 // CalibrationTarget is the time one passcode check should take on this
@@ -120,7 +125,8 @@ func (p *KDFParams) unmarshal(b []byte) error {
 
 func (c KDFCost) check() error {
 	if c.Time < 1 || c.Time > MaxKDFTime || c.Threads < 1 || c.Threads > MaxKDFThreads ||
-		c.MemoryKiB < 8*uint32(c.Threads) || c.MemoryKiB > MaxKDFMemoryKiB {
+		c.MemoryKiB < 8*uint32(c.Threads) || c.MemoryKiB > MaxKDFMemoryKiB ||
+		uint64(c.Time)*uint64(c.MemoryKiB) > MaxKDFWork {
 		return ErrCorruptKeybag
 	}
 	return nil

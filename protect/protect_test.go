@@ -3,6 +3,7 @@ package protect
 import (
 	"bytes"
 	"errors"
+	"io"
 	"os"
 	"path/filepath"
 	"testing"
@@ -340,5 +341,59 @@ func TestPassesFor(t *testing.T) {
 		if got := passesFor(180*ms, tc.t1, tc.t3); got != tc.want {
 			t.Errorf("passesFor(180ms, %v, %v) = %d, want %d", tc.t1, tc.t3, got, tc.want)
 		}
+	}
+}
+
+// The pooled tag state keeps no attribute value after use: its scratch
+// buffer is wiped before it goes back to the pool, for a short value and
+// for one long enough to fill the buffer several times.
+func TestTagStateIsWiped(t *testing.T) {
+	ix := newIndexer(bytes.Repeat([]byte{1}, KeySize))
+	for _, n := range []int{20, 3000} {
+		canary := bytes.Repeat([]byte("canary!"), n/7+1)
+		want := ix.Tag("genp", "acct", canary)
+		m := ix.tags.Get().(*macState)
+		if bytes.Contains(m.buf[:], []byte("canary!")) {
+			t.Fatalf("a %d-byte value is still in the pooled buffer", len(canary))
+		}
+		ix.tags.Put(m)
+		if ix.Tag("genp", "acct", canary) != want {
+			t.Fatal("the tag changed after wiping")
+		}
+	}
+}
+
+// A cost above the caps is refused when it is set and when it is read:
+// a backup from elsewhere claiming one is corrupt at once, before any
+// derivation, so a crafted header cannot buy minutes of work or gigabytes
+// of memory (a fuzz finding: 48 passes over 900 MiB took 39 s).
+func TestKDFCaps(t *testing.T) {
+	for _, c := range []KDFCost{
+		{Time: 48, MemoryKiB: 900 << 10, Threads: 14},
+		{Time: 1, MemoryKiB: 2 << 20, Threads: 2},
+		{Time: MaxKDFTime + 1, MemoryKiB: 64, Threads: 1},
+		{Time: 33, MemoryKiB: 64 << 10, Threads: 2}, // over the work cap
+	} {
+		if _, err := NewBackupWriter(io.Discard, []byte("pw"), c); err == nil {
+			t.Errorf("a backup was written with cost %+v", c)
+		}
+		var buf bytes.Buffer
+		w, err := NewBackupWriter(&buf, []byte("pw"), KDFCost{Time: 1, MemoryKiB: 64, Threads: 1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		w.Write([]byte("payload"))
+		w.Close()
+		b := buf.Bytes()
+		p := KDFParams{KDFCost: c}
+		copy(b[len(backupMagic):], p.marshal(nil)[:9]) // the cost fields only
+		runs := KDFRuns()
+		if _, err := NewBackupReader(bytes.NewReader(b), []byte("pw")); !errors.Is(err, ErrBackupCorrupt) || KDFRuns() != runs {
+			t.Errorf("a backup claiming cost %+v: %v (%d derivations)", c, err, KDFRuns()-runs)
+		}
+	}
+	// The largest default cost is well inside.
+	if err := (KDFCost{Time: 8, MemoryKiB: 64 << 10, Threads: 2}).check(); err != nil {
+		t.Fatalf("the default cost is refused: %v", err)
 	}
 }

@@ -36,7 +36,7 @@ func Parse(op Op, flavor Flavor, dict map[string]any) (*Plan, error) {
 	// many keys that are not attributes is reported before any bad key.
 	other := 0
 	for k, v := range dict {
-		if len(k) != 4 && k != KeyClass {
+		if notAttribute(k) {
 			other++
 		}
 		if k == KeyClass {
@@ -63,12 +63,16 @@ func Parse(op Op, flavor Flavor, dict map[string]any) (*Plan, error) {
 func tooManyKeys(dict map[string]any) bool {
 	other := 0
 	for k := range dict {
-		if len(k) != 4 && k != KeyClass {
+		if notAttribute(k) {
 			other++
 		}
 	}
 	return other > maxQueryKeys
 }
+
+// notAttribute reports whether k counts against maxQueryKeys: neither an
+// attribute code nor the class.
+func notAttribute(k string) bool { return len(k) != 4 && k != KeyClass }
 
 // firstError parses dict again with its keys sorted and returns the first
 // key's error.

@@ -94,13 +94,6 @@ func (db *DB) ExplainAs(e Entitlements, q Dict) (*Explanation, error) {
 	return db.Client(e).explain(OpCopyMatching, q, true)
 }
 
-// The operations an explanation can be for (Explanation.Operation).
-const (
-	OpCopyMatching = "SecItemCopyMatching"
-	OpUpdate       = "SecItemUpdate"
-	OpDelete       = "SecItemDelete"
-)
-
 // ExplainOperation is Explain for the query of an Update (op OpUpdate) or
 // a Delete (OpDelete) as well as a CopyMatching: the query is parsed as
 // that operation parses it (match and return keys are errSecParam in an
@@ -218,18 +211,23 @@ func (c *Client) explainItem(tx *store.Tx, p *query.Plan, r *store.Record) (it E
 	it.PersistentRef = r.PersistentRef()
 	attrs, secret, readErr := tx.Read(r, store.PartAttrs|store.PartSecret)
 	locked := status.Of(readErr) == status.InteractionNotAllowed
-	if readErr != nil && !locked {
+	damaged := readErr != nil && !locked
+	if damaged && p.Op != query.Delete {
 		it.Reasons = append(it.Reasons, Reason{Kind: "damaged", Text: "the item is damaged (it fails authentication); searches skip it and an Add of its primary key replaces it"})
 		return it, nil
 	}
+	// A delete decides from the keyed tags alone, so it reaches locked and
+	// damaged items too: their filters are still explained.
 	switch {
 	case readErr == nil:
 		it.Summary = summarize(p.Class, attrs)
 	case locked:
 		it.Summary = "(attributes sealed: " + c.protectionOf(r) + " is unavailable)"
+	case damaged:
+		it.Summary = "(damaged: it fails authentication)"
 	}
 	value := func(code string) string {
-		if locked {
+		if readErr != nil {
 			return ""
 		}
 		if v, ok := attrs.Get(code); ok {
@@ -245,10 +243,13 @@ func (c *Client) explainItem(tx *store.Tx, p *query.Plan, r *store.Record) (it E
 			continue
 		}
 		text := fmt.Sprintf("%s differs: the query has %s", f.Attr.Code, f.Value.GoString())
-		if locked {
+		switch {
+		case locked:
 			text += ", the item another value (hidden: its class key is unavailable)"
 			undecided = append(undecided, "the values of attributes that differ on locked items")
-		} else {
+		case damaged:
+			text += ", the item another value (hidden: the item is damaged)"
+		default:
 			text += ", the item " + value(f.Attr.Code)
 		}
 		it.Reasons = append(it.Reasons, Reason{Kind: "attribute", Attr: f.Attr.Code, Text: text})
@@ -270,7 +271,10 @@ func (c *Client) explainItem(tx *store.Tx, p *query.Plan, r *store.Record) (it E
 	}
 	if p.Groups != nil && !tx.Matches(store.Query{Class: p.Class, Groups: p.Groups}, r) {
 		g := value(AttrAccessGroup)
-		if g == "" {
+		switch {
+		case damaged:
+			g = "(hidden: the item is damaged)"
+		case g == "":
 			g = "(hidden: its class key is unavailable)"
 		}
 		it.Reasons = append(it.Reasons, Reason{Kind: "group", Attr: AttrAccessGroup,
@@ -278,12 +282,15 @@ func (c *Client) explainItem(tx *store.Tx, p *query.Plan, r *store.Record) (it E
 	}
 	if len(it.Reasons) == 0 {
 		switch {
+		case damaged: // (a delete: the only operation that reaches it)
+			it.Matches = true
+			it.Notes = append(it.Notes, "the item is damaged (it fails authentication), but a delete needs no key: it would be deleted")
 		case locked && p.Op == query.Delete:
 			// Delete needs no key: it removes a locked item too.
 			it.Matches = true
 			it.Notes = append(it.Notes, "its class key is unavailable, but a delete needs none: it would be deleted")
 		case locked:
-			it.Reasons = append(it.Reasons, Reason{Kind: "locked", Text: c.lockedText(r)})
+			it.Reasons = append(it.Reasons, Reason{Kind: "locked", Text: c.lockedText(r, p.Op)})
 			if hasResidual(p) {
 				undecided = append(undecided, "match keys that need a locked item's contents")
 			}
@@ -318,13 +325,17 @@ func (c *Client) protectionOf(r *store.Record) string {
 
 // lockedText explains an item that matches by its tags but whose class
 // key is unavailable, with the status CopyMatching gives.
-func (c *Client) lockedText(r *store.Record) string {
+func (c *Client) lockedText(r *store.Record, op query.Op) string {
 	prot := c.protectionOf(r)
 	st := "errSecInteractionNotAllowed (-25308)"
-	if c.db.flavor == query.FileBased {
+	name := "CopyMatching"
+	switch {
+	case op == query.Update:
+		name = "Update" // fails whole, in both flavors
+	case c.db.flavor == query.FileBased:
 		st = "errSecItemNotFound (-25300) (the file-based shim reports a locked item as not found)"
 	}
-	return fmt.Sprintf("the item matches, but its class key is unavailable while %s (%s): CopyMatching answers %s until Unlock", c.db.state(), prot, st)
+	return fmt.Sprintf("the item matches, but its class key is unavailable while %s (%s): %s answers %s until Unlock", c.db.state(), prot, name, st)
 }
 
 // addWouldCollide reports whether an Add of the query's attributes would

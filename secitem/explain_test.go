@@ -164,6 +164,17 @@ func TestExplainDamagedAndMatchKeys(t *testing.T) {
 	if len(ex.Items) != 1 || kinds(ex.Items[0]) != "damaged:" {
 		t.Fatalf("damaged item: %+v", ex.Items)
 	}
+	// A delete needs no key, so it removes a damaged item its filters
+	// match, and the explanation says so (and where they do not, why).
+	ex, err = db.ExplainOperation(OpDelete, genp(AttrService, "s", AttrAccount, "a"))
+	if err != nil || ex.Matches != 1 || len(ex.Items[0].Notes) == 0 || !strings.Contains(ex.Items[0].Notes[0], "damaged") {
+		t.Fatalf("a damaged item under Delete: %+v, %v", ex, err)
+	}
+	ex, _ = db.ExplainOperation(OpDelete, genp(AttrService, "s", AttrAccount, "b"))
+	if ex.Matches != 0 || kinds(ex.Items[0]) != "attribute:acct" || !strings.Contains(ex.Items[0].Reasons[0].Text, "damaged") {
+		t.Fatalf("a damaged item a delete misses: %+v", ex.Items)
+	}
+	wantStatus(t, db.Delete(genp(AttrService, "s", AttrAccount, "a")), 0) // as explained
 
 	mustAdd(t, db, dictOf(ClassInternetPassword, AttrServer, "www.example.com"))
 	ex = mustExplain(t, db, dictOf(ClassInternetPassword, MatchHostOrSubdomainOfHost, "example.org"))
@@ -286,6 +297,12 @@ func TestExplainOperation(t *testing.T) {
 		ex, _ = db.ExplainOperation(OpCopyMatching, genp(AttrService, "s", AttrAccount, "a"))
 		if ex.Matches != 0 || kinds(ex.Items[0]) != "locked:" {
 			t.Fatalf("the same item under CopyMatching: %+v", ex.Items)
+		}
+		// Update fails whole on a locked item, in both flavors.
+		ex, _ = db.ExplainOperation(OpUpdate, genp(AttrService, "s", AttrAccount, "a"))
+		wantStatus(t, db.Update(genp(AttrService, "s", AttrAccount, "a"), Dict{AttrLabel: "x"}), ErrInteractionNotAllowed)
+		if txt := ex.Items[0].Reasons[0].Text; !strings.Contains(txt, "Update answers errSecInteractionNotAllowed (-25308)") {
+			t.Fatalf("the locked item under Update: %s", txt)
 		}
 		_, err = db.ExplainOperation("SecItemAdd", genp(AttrService, "s"))
 		wantStatus(t, err, ErrParam)

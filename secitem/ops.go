@@ -12,11 +12,13 @@ import (
 	"github.com/secitemdb/secitemdb/schema"
 )
 
+// The four operations' names, as errors (Error.Op) and traces give them
+// and as ExplainOperation takes them.
 const (
-	opAdd    = "SecItemAdd"
-	opSearch = "SecItemCopyMatching"
-	opUpdate = "SecItemUpdate"
-	opDelete = "SecItemDelete"
+	OpAdd          = "SecItemAdd"
+	OpCopyMatching = "SecItemCopyMatching"
+	OpUpdate       = "SecItemUpdate"
+	OpDelete       = "SecItemDelete"
 )
 
 // parse checks a dictionary (with any v_Ref already expanded) for op and
@@ -48,15 +50,15 @@ func (c *Client) parse(op query.Op, d Dict) (*query.Plan, error) {
 // with ErrInteractionNotAllowed, even for a duplicate. Adding an identity
 // adds whichever of its certificate and private key are missing.
 func (c *Client) Add(attrs Dict) (result any, err error) {
-	tr := c.db.startTrace(opAdd, attrs)
+	tr := c.db.startTrace(OpAdd, attrs)
 	defer func() { tr.end(result, err) }()
 	leave, err := c.db.enter()
 	if err != nil {
-		return nil, wrapErr(opAdd, err)
+		return nil, wrapErr(OpAdd, err)
 	}
 	defer leave()
 	result, err = c.add(attrs)
-	return result, wrapErr(opAdd, err)
+	return result, wrapErr(OpAdd, err)
 }
 
 func (c *Client) add(attrs Dict) (any, error) {
@@ -184,16 +186,16 @@ func pkNames(c *schema.Class) string {
 // ErrInteractionNotAllowed. Items that fail authentication are skipped, as
 // on the device.
 func (c *Client) CopyMatching(q Dict) (result any, err error) {
-	tr := c.db.startTrace(opSearch, q)
+	tr := c.db.startTrace(OpCopyMatching, q)
 	var notes []string
 	defer func() { tr.end(result, err, notes...) }()
 	leave, err := c.db.enter()
 	if err != nil {
-		return nil, wrapErr(opSearch, err)
+		return nil, wrapErr(OpCopyMatching, err)
 	}
 	defer leave()
 	result, notes, err = c.copyMatching(q)
-	return result, wrapErr(opSearch, err)
+	return result, wrapErr(OpCopyMatching, err)
 }
 
 func (c *Client) copyMatching(q Dict) (any, []string, error) {
@@ -404,14 +406,14 @@ func (c *Client) issuerOf(tx *store.Tx, p *query.Plan, subject []byte) ([]byte, 
 // attributes (accc, tkid, musr, ggrp) are ErrParam. An identity update is
 // split into a certificate update and a key update.
 func (c *Client) Update(q, attrsToUpdate Dict) (err error) {
-	tr := c.db.startTrace(opUpdate, q, attrsToUpdate)
+	tr := c.db.startTrace(OpUpdate, q, attrsToUpdate)
 	defer func() { tr.end(nil, err) }()
 	leave, err := c.db.enter()
 	if err != nil {
-		return wrapErr(opUpdate, err)
+		return wrapErr(OpUpdate, err)
 	}
 	defer leave()
-	return wrapErr(opUpdate, c.update(q, attrsToUpdate))
+	return wrapErr(OpUpdate, c.update(q, attrsToUpdate))
 }
 
 func (c *Client) update(q, attrsToUpdate Dict) error {
@@ -539,14 +541,14 @@ func (db *DB) checkCollision(tx *store.Tx, r *store.Record, fields schema.Fields
 // removes one item. Deleting an identity deletes its certificate, and its
 // private key only when no other certificate pairs with that key.
 func (c *Client) Delete(q Dict) (err error) {
-	tr := c.db.startTrace(opDelete, q)
+	tr := c.db.startTrace(OpDelete, q)
 	defer func() { tr.end(nil, err) }()
 	leave, err := c.db.enter()
 	if err != nil {
-		return wrapErr(opDelete, err)
+		return wrapErr(OpDelete, err)
 	}
 	defer leave()
-	return wrapErr(opDelete, c.del(q))
+	return wrapErr(OpDelete, c.del(q))
 }
 
 func (c *Client) del(q Dict) error {

@@ -634,3 +634,13 @@ func TestCheckNamesFileDamage(t *testing.T) {
 		})
 	}
 }
+
+// The explain hint quotes the query for the shell, quotes inside it too.
+func TestExplainHintQuotesForTheShell(t *testing.T) {
+	s := newSession(t)
+	_, errs, code := s.run("", "find", `{"class":"genp","svce":"it's"}`)
+	want := `secitemctl explain '{"class":"genp","svce":"it'\''s"}'`
+	if code != 1 || !strings.Contains(errs, want) {
+		t.Fatalf("hint: exit %d, %q; want it to contain %s", code, errs, want)
+	}
+}

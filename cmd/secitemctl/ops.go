@@ -2,6 +2,7 @@ package main
 
 import (
 	"errors"
+	"strings"
 
 	"github.com/secitemdb/secitemdb/secitem"
 )
@@ -42,7 +43,7 @@ func cmdFind(e *env, g *globals, args []string) error {
 	defer db.Close()
 	r, err := db.CopyMatching(d)
 	if errors.Is(err, secitem.ErrItemNotFound) {
-		return hintError{err, "run `secitemctl explain '" + args[0] + "'` to see why each item does not match"}
+		return explainHint(err, "", args[0])
 	}
 	if err != nil {
 		return err
@@ -67,11 +68,7 @@ func cmdUpdate(e *env, g *globals, args []string) error {
 		return err
 	}
 	defer db.Close()
-	err = db.Update(q, a)
-	if errors.Is(err, secitem.ErrItemNotFound) {
-		return hintError{err, "run `secitemctl explain --op update '" + args[0] + "'` to see why each item does not match"}
-	}
-	return err
+	return explainHint(db.Update(q, a), "update", args[0])
 }
 
 func cmdDelete(e *env, g *globals, args []string) error {
@@ -84,9 +81,23 @@ func cmdDelete(e *env, g *globals, args []string) error {
 		return err
 	}
 	defer db.Close()
-	err = db.Delete(d)
-	if errors.Is(err, secitem.ErrItemNotFound) {
-		return hintError{err, "run `secitemctl explain --op delete '" + args[0] + "'` to see why each item does not match"}
+	return explainHint(db.Delete(d), "delete", args[0])
+}
+
+// explainHint adds, to an errSecItemNotFound of operation op ("" for
+// find), the explain command that tells why nothing matched the query.
+func explainHint(err error, op, query string) error {
+	if !errors.Is(err, secitem.ErrItemNotFound) {
+		return err
 	}
-	return err
+	cmd := "secitemctl explain "
+	if op != "" {
+		cmd += "--op " + op + " "
+	}
+	return hintError{err, "run `" + cmd + shellQuote(query) + "` to see why each item does not match"}
+}
+
+// shellQuote quotes s for a POSIX shell.
+func shellQuote(s string) string {
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }

@@ -393,14 +393,20 @@ func (tx *Tx) ByPrimaryKey(c *schema.Class, fields schema.Fields) (*Record, erro
 			continue
 		}
 		row := binary.BigEndian.Uint64(k[tagSize:])
-		raw := tx.getRow(items, row)
+		var key [8]byte
+		binary.BigEndian.PutUint64(key[:], row)
+		raw := tx.get(items, key[:])
 		if raw == nil {
 			continue
 		}
+		// A damaged item holding this key: the device replaces corrupt
+		// rows on conflict, so report it as such (without its bytes when
+		// even its size is damaged: see fitsFile).
+		if tx.value(raw) == nil {
+			return &Record{Class: c, Row: row}, nil
+		}
 		r, err := parseRecord(c, row, tx.own(raw))
 		if err != nil {
-			// A damaged item holding this key: the device replaces
-			// corrupt rows on conflict, so report it as such.
 			return &Record{Class: c, Row: row, raw: bytes.Clone(raw)}, nil
 		}
 		same := r.hasPosted(lk) // the index alone is not believed

@@ -1,6 +1,7 @@
 package store
 
 import (
+	"bytes"
 	"encoding/binary"
 
 	"go.etcd.io/bbolt"
@@ -113,8 +114,8 @@ func (tx *Tx) JournalLen() int {
 // SyncMeta returns a sync engine record (nil when unset).
 func (tx *Tx) SyncMeta(key string) []byte {
 	if b := tx.btx.Bucket(bucketSyncMeta); b != nil {
-		if v := b.Get([]byte(key)); v != nil {
-			return append([]byte(nil), v...)
+		if v := b.Get([]byte(key)); v != nil && fitsFile(tx.btx, v) {
+			return bytes.Clone(v)
 		}
 	}
 	return nil

@@ -28,6 +28,7 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+	"unsafe"
 
 	"go.etcd.io/bbolt"
 	berrors "go.etcd.io/bbolt/errors"
@@ -191,7 +192,11 @@ func (db *DB) load() (err error) {
 			return status.New(status.Decode, "the store ID is damaged")
 		}
 		copy(db.storeID[:], id)
-		kb, err := protect.OpenKeybag(append([]byte(nil), meta.Get(keyKeybag)...), db.device)
+		blob := meta.Get(keyKeybag)
+		if !fitsFile(btx, blob) {
+			return status.New(status.Decode, "the keybag is damaged")
+		}
+		kb, err := protect.OpenKeybag(bytes.Clone(blob), db.device)
 		switch {
 		case errors.Is(err, protect.ErrWrongDevice):
 			return status.New(status.AuthFailed, "the device secret does not belong to this store")
@@ -330,6 +335,10 @@ type Tx struct {
 	// stack are most of the garbage of a point lookup.
 	spare    []*bbolt.Cursor
 	spareArr [8]*bbolt.Cursor
+
+	// The mapped data as this transaction sees it (see fitsFile).
+	dataBase uintptr
+	dataSize int64
 }
 
 // cursor returns a cursor on b, reused if the transaction has a spare one;
@@ -378,19 +387,43 @@ func (tx *Tx) getRow(b *bbolt.Bucket, row uint64) []byte {
 
 // value returns v, or nil when it cannot be a stored value (fitsFile).
 func (tx *Tx) value(v []byte) []byte {
-	if !fitsFile(tx.btx, v) {
+	if tx.dataSize == 0 {
+		// Once per transaction: Info allocates.
+		tx.dataBase, tx.dataSize = tx.btx.DB().Info().Data, tx.btx.Size()
+	}
+	if !fitsData(tx.dataBase, tx.dataSize, v) {
 		return nil
 	}
 	return v
 }
 
-// fitsFile reports whether v, a value bbolt handed out, can be real: no
-// value is larger than the file's data. bbolt believes the sizes in a
-// leaf's element table, so a damaged one yields a slice reaching far past
-// the mapping. Reading it faults (the guard turns that into an error),
-// but copying or decrypting it would first allocate as much as the
-// damaged size says, up to 4 GiB, before reading a byte.
-func fitsFile(btx *bbolt.Tx, v []byte) bool { return int64(len(v)) <= btx.Size() }
+// fitsFile reports whether v, a value bbolt handed out, can be real: a
+// value read from the mapped file ends inside the file's data, and no
+// value is larger than the file. bbolt believes the sizes in a leaf's
+// element table, so a damaged one yields a slice reaching past the data,
+// up to 4 GiB. Reading it would fault (the guard turns that into an error
+// for the whole call), and copying or decrypting it would first allocate
+// as much as the damaged size says; a value that fails this check is
+// treated as a damaged record instead. (A write transaction's own values
+// live in memory bbolt allocated, with their true sizes.)
+func fitsFile(btx *bbolt.Tx, v []byte) bool {
+	return fitsData(btx.DB().Info().Data, btx.Size(), v)
+}
+
+// fitsData is fitsFile for a mapping at base holding size bytes of data.
+func fitsData(base uintptr, size int64, v []byte) bool {
+	if int64(len(v)) > size {
+		return false
+	}
+	if len(v) == 0 {
+		return true
+	}
+	p := uintptr(unsafe.Pointer(unsafe.SliceData(v)))
+	if p < base || p >= base+uintptr(size) {
+		return true // not in the mapping
+	}
+	return p+uintptr(len(v)) <= base+uintptr(size)
+}
 
 // index returns the postings bucket.
 func (tx *Tx) index() *bbolt.Bucket {
