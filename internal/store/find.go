@@ -372,17 +372,7 @@ func (tx *Tx) ByRef(c *schema.Class, id [16]byte) (*Record, error) {
 // attributes (agrp, sync, ...) are checked against their tags.
 func (tx *Tx) ByPrimaryKey(c *schema.Class, fields schema.Fields) (*Record, error) {
 	lk := tx.db.lookupTag(c, fields)
-	var shared []protect.Tag
-	for _, a := range c.PrimaryKey() {
-		if slices.Contains(c.LookupKey(), a) {
-			continue
-		}
-		v, ok := fields.Get(a.Code)
-		if !ok {
-			v, _ = a.Default()
-		}
-		shared = append(shared, tx.db.Tag(c, schema.Field{Attr: a, Value: v}))
-	}
+	shared := tx.db.sharedKeyTags(c, fields)
 	items, err := tx.items(c)
 	if err != nil {
 		return nil, err
@@ -590,6 +580,19 @@ func (tx *Tx) SamePrimaryKey(r *Record, fields schema.Fields) bool {
 	if !r.hasPosted(tx.db.lookupTag(c, fields)) {
 		return false
 	}
+	for _, t := range tx.db.sharedKeyTags(c, fields) {
+		if !r.HasTag(t) {
+			return false
+		}
+	}
+	return true
+}
+
+// sharedKeyTags returns the tags of the primary-key attributes outside
+// the lookup key (agrp, sync, ...), missing ones as their defaults: with
+// the lookup posting, they decide whether two items share a primary key.
+func (db *DB) sharedKeyTags(c *schema.Class, fields schema.Fields) []protect.Tag {
+	var out []protect.Tag
 	for _, a := range c.PrimaryKey() {
 		if slices.Contains(c.LookupKey(), a) {
 			continue
@@ -598,9 +601,7 @@ func (tx *Tx) SamePrimaryKey(r *Record, fields schema.Fields) bool {
 		if !ok {
 			v, _ = a.Default()
 		}
-		if !r.HasTag(tx.db.Tag(c, schema.Field{Attr: a, Value: v})) {
-			return false
-		}
+		out = append(out, db.Tag(c, schema.Field{Attr: a, Value: v}))
 	}
-	return true
+	return out
 }

@@ -31,17 +31,21 @@ func patchPage(t *testing.T, path string, id uint64, off int, b []byte) {
 // postings it is a branch page).
 func indexRoot(t *testing.T, path string) uint64 {
 	t.Helper()
+	var root uint64
+	boltView(t, path, func(btx *bbolt.Tx) { root = uint64(btx.Bucket(bucketIndex).Root()) })
+	return root
+}
+
+// boltView runs fn in a read transaction of the closed store at path,
+// opened with bbolt alone.
+func boltView(t *testing.T, path string, fn func(*bbolt.Tx)) {
+	t.Helper()
 	bdb, err := bbolt.Open(path, 0o600, &bbolt.Options{ReadOnly: true})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer bdb.Close()
-	var root uint64
-	bdb.View(func(btx *bbolt.Tx) error {
-		root = uint64(btx.Bucket(bucketIndex).Root())
-		return nil
-	})
-	return root
+	bdb.View(func(btx *bbolt.Tx) error { fn(btx); return nil })
 }
 
 func storeWith(t *testing.T, n int) string {
@@ -56,13 +60,8 @@ func storeWith(t *testing.T, n int) string {
 
 func walkClosed(t *testing.T, path string) ([]string, bool) {
 	t.Helper()
-	bdb, err := bbolt.Open(path, 0o600, &bbolt.Options{ReadOnly: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer bdb.Close()
 	var txid uint64
-	bdb.View(func(btx *bbolt.Tx) error { txid = uint64(btx.ID()); return nil })
+	boltView(t, path, func(btx *bbolt.Tx) { txid = uint64(btx.ID()) })
 	return walkTree(path, txid, 100)
 }
 
@@ -166,16 +165,8 @@ func TestHugeValueSizeIsNotARecord(t *testing.T) {
 		insert(t, db, a, "secret-"+a)
 	}
 	db.Close()
-	bdb, err := bbolt.Open(path, 0o600, &bbolt.Options{ReadOnly: true})
-	if err != nil {
-		t.Fatal(err)
-	}
 	var root uint64
-	bdb.View(func(btx *bbolt.Tx) error {
-		root = uint64(btx.Bucket(classBucket(schema.GenericPassword)).Root())
-		return nil
-	})
-	bdb.Close()
+	boltView(t, path, func(btx *bbolt.Tx) { root = uint64(btx.Bucket(classBucket(schema.GenericPassword)).Root()) })
 	if root == 0 {
 		t.Skip("the class bucket is inline")
 	}
@@ -184,7 +175,7 @@ func TestHugeValueSizeIsNotARecord(t *testing.T) {
 
 	var before, after runtime.MemStats
 	runtime.ReadMemStats(&before)
-	db, err = Open(path, Options{Device: testDevice()})
+	db, err := Open(path, Options{Device: testDevice()})
 	if err != nil {
 		// Open walks branch pages and leaf headers only; damage inside a
 		// leaf is left to reads and Check.
