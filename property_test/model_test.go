@@ -8,7 +8,9 @@ package property_test
 // possible. Every status and every result is compared; after every tenth
 // step (and at the end) the store's integrity check must pass and every
 // readable item must equal its model. A CopyMatching that asks for
-// persistent references follows each one back to its item.
+// persistent references follows each one back to its item; Update and
+// Delete queries sometimes carry the match and return keys the data
+// protection keychain refuses and the shim strips or honours.
 //
 // The same machine runs in both flavors: the model's flavor switches are
 // exactly the documented file-based differences, so a store that matches
@@ -273,6 +275,13 @@ func (m *model) update(groups []string, q, ch Dict) Status {
 	q, st := m.foreign(q)
 	if st != 0 {
 		return st
+	}
+	for _, k := range []string{MatchLimit, ReturnData, ReturnAttributes} {
+		// Refused in an Update query by the data protection keychain,
+		// stripped by the shim's router (a parse error comes first).
+		if _, ok := q[k]; ok && m.flavor == DataProtection {
+			return ErrParam
+		}
 	}
 	if st := explicitGroup(q, groups); st != 0 {
 		return st
@@ -591,6 +600,12 @@ func (s *machine) Update() {
 	case 5:
 		code := mPK[q[Class].(string)][0]
 		ch[code] = rapid.SampledFrom(mValues[code]).Draw(s.t, "key value")
+	}
+	if _, foreign := q[mForeign[q[Class].(string)]]; !foreign && rapid.IntRange(0, 3).Draw(s.t, "update with a stripped key") == 0 {
+		// A match or return key in an Update query (kept apart from a
+		// foreign attribute, as in Delete).
+		k := rapid.SampledFrom([]string{MatchLimit, ReturnData, ReturnAttributes}).Draw(s.t, "update key")
+		q[k] = map[string]any{MatchLimit: MatchLimitAll, ReturnData: true, ReturnAttributes: true}[k]
 	}
 	want := s.m.update(groups, q, ch)
 	s.status("Update "+FormatDict(q)+" "+FormatDict(ch), c.Update(q, ch), want)
