@@ -14,7 +14,8 @@
 // key in etcd, so a store with the secret can join and one without it
 // sees ciphertext only. Each store keeps the unwrapped group key as a
 // keychain item of its own (ThisDeviceOnly, AfterFirstUnlock, in the
-// access group "secitemdb.sync").
+// access group "secitemdb.sync"), and a clear marker that it joined, so
+// StoredStatus answers for a store that is still locked.
 //
 // Every synchronizable item is one etcd key under
 // /secitemdb/<group>/items/: the key's name is a keyed hash (HMAC-SHA256
