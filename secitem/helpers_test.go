@@ -121,23 +121,34 @@ func dictOf(class string, kv ...any) secitem.Dict {
 	return d
 }
 
+// matching returns every item CopyMatching finds for q, with its
+// attributes (q's own return keys are kept); nil on not found.
+func matching(t testing.TB, c interface {
+	CopyMatching(secitem.Dict) (any, error)
+}, q secitem.Dict) []secitem.Dict {
+	t.Helper()
+	q2 := secitem.Dict{secitem.MatchLimit: secitem.MatchLimitAll, secitem.ReturnAttributes: true}
+	for k, v := range q {
+		q2[k] = v
+	}
+	r, err := c.CopyMatching(q2)
+	if errors.Is(err, secitem.ErrItemNotFound) {
+		return nil
+	}
+	if err != nil {
+		t.Fatalf("CopyMatching(%s): %v", secitem.FormatDict(q2), err)
+	}
+	var out []secitem.Dict
+	for _, x := range r.([]any) {
+		out = append(out, x.(secitem.Dict))
+	}
+	return out
+}
+
 // count returns how many items CopyMatching finds for q (0 on not found).
 func count(t testing.TB, c interface {
 	CopyMatching(secitem.Dict) (any, error)
 }, q secitem.Dict) int {
 	t.Helper()
-	q2 := secitem.Dict{}
-	for k, v := range q {
-		q2[k] = v
-	}
-	q2[secitem.MatchLimit] = secitem.MatchLimitAll
-	q2[secitem.ReturnAttributes] = true
-	r, err := c.CopyMatching(q2)
-	if errors.Is(err, secitem.ErrItemNotFound) {
-		return 0
-	}
-	if err != nil {
-		t.Fatalf("CopyMatching(%s): %v", secitem.FormatDict(q2), err)
-	}
-	return len(r.([]any))
+	return len(matching(t, c, q))
 }

@@ -8,7 +8,6 @@ import (
 	"crypto/sha256"
 	"crypto/x509"
 	"encoding/pem"
-	"errors"
 	"os"
 	"path/filepath"
 	"testing"
@@ -55,22 +54,7 @@ func identities(t *testing.T, c interface {
 	CopyMatching(Dict) (any, error)
 }, q Dict) []Dict {
 	t.Helper()
-	d := Dict{MatchLimit: MatchLimitAll, ReturnAttributes: true}
-	for k, v := range q {
-		d[k] = v
-	}
-	r, err := c.CopyMatching(d)
-	if errors.Is(err, ErrItemNotFound) {
-		return nil
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	var out []Dict
-	for _, x := range r.([]any) {
-		out = append(out, x.(Dict))
-	}
-	return out
+	return matching(t, c, q)
 }
 
 func TestCertificateByReference(t *testing.T) {

@@ -14,19 +14,7 @@ func syncGenp(kv ...any) Dict {
 
 func tombs(t *testing.T, db *DB, kv ...any) []Dict {
 	t.Helper()
-	q := genp(append([]any{AttrSynchronizable, AttrSynchronizableAny, AttrTombstone, 1, MatchLimit, MatchLimitAll, ReturnAttributes, true, ReturnData, true}, kv...)...)
-	r, err := db.CopyMatching(q)
-	if StatusOf(err) == ErrItemNotFound {
-		return nil
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	var out []Dict
-	for _, x := range r.([]any) {
-		out = append(out, x.(Dict))
-	}
-	return out
+	return matching(t, db, genp(append([]any{AttrSynchronizable, AttrSynchronizableAny, AttrTombstone, 1, ReturnData, true}, kv...)...))
 }
 
 // Deleting a synchronizable item leaves a tombstone: its primary key and
