@@ -150,3 +150,24 @@ func TestFieldsKeepSchemaOrder(t *testing.T) {
 		t.Fatal("Delete")
 	}
 }
+
+// AppendKey gives two keys the same bytes only when their values are the
+// same: each value is length-prefixed, and a missing attribute counts as
+// its default.
+func TestAppendKey(t *testing.T) {
+	c := GenericPassword
+	acct, svce := c.Attr("acct"), c.Attr("svce")
+	key := func(a, s string) string {
+		return string(Fields{}.Set(acct, String(a)).Set(svce, String(s)).AppendKey(nil, c.LookupKey()))
+	}
+	if key("ab", "c") == key("a", "bc") {
+		t.Fatal("two different keys share an encoding")
+	}
+	if key("a", "b") != key("a", "b") {
+		t.Fatal("the same key encodes two ways")
+	}
+	onlyAcct := string(Fields{}.Set(acct, String("a")).AppendKey(nil, c.LookupKey()))
+	if onlyAcct != key("a", "") {
+		t.Fatal("a missing svce does not count as its default (empty)")
+	}
+}

@@ -219,5 +219,21 @@ func (fs Fields) Delete(code string) Fields {
 	return fs
 }
 
+// AppendKey appends to dst the values of attrs in fs, missing ones as
+// their defaults, each in canonical form and length-prefixed (uvarint, any
+// size), so no two keys share an encoding: the byte form of a primary key
+// or lookup key.
+func (fs Fields) AppendKey(dst []byte, attrs []*Attr) []byte {
+	for _, a := range attrs {
+		v, ok := fs.Get(a.Code)
+		if !ok {
+			v, _ = a.Default()
+		}
+		dst = binary.AppendUvarint(dst, uint64(v.CanonicalLen()))
+		dst = v.Canonical(dst)
+	}
+	return dst
+}
+
 // Clone returns a copy of the list (values share their byte slices).
 func (fs Fields) Clone() Fields { return append(Fields(nil), fs...) }

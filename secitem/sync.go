@@ -94,16 +94,7 @@ func newSyncItem(c *schema.Class, fields, secret schema.Fields) *SyncItem {
 // syncKey encodes an item's class and primary key (missing attributes as
 // their defaults), each value length-prefixed.
 func syncKey(c *schema.Class, fields schema.Fields) []byte {
-	out := append([]byte(nil), c.Code...)
-	for _, a := range c.PrimaryKey() {
-		v, ok := fields.Get(a.Code)
-		if !ok {
-			v, _ = a.Default()
-		}
-		out = binary.AppendUvarint(out, uint64(v.CanonicalLen()))
-		out = v.Canonical(out)
-	}
-	return out
+	return fields.AppendKey(append([]byte(nil), c.Code...), c.PrimaryKey())
 }
 
 // SyncChange is one journaled change.

@@ -414,18 +414,7 @@ func (tx *Tx) ByPrimaryKey(c *schema.Class, fields schema.Fields) (*Record, erro
 // its class's own primary-key values, missing ones as their defaults.
 func (db *DB) lookupTag(c *schema.Class, fields schema.Fields) protect.Tag {
 	var arr [256]byte
-	buf := arr[:0]
-	for _, a := range c.LookupKey() {
-		v, ok := fields.Get(a.Code)
-		if !ok {
-			v, _ = a.Default()
-		}
-		// Length-prefixed (uvarint, any size) so no two keys share an
-		// encoding.
-		buf = binary.AppendUvarint(buf, uint64(v.CanonicalLen()))
-		buf = v.Canonical(buf)
-	}
-	return db.ix.Tag(c.Code, "!lookup", buf)
+	return db.ix.Tag(c.Code, "!lookup", fields.AppendKey(arr[:0], c.LookupKey()))
 }
 
 // JoinTag is the tag shared by a certificate's pkhh and a key's klbl of
