@@ -32,16 +32,12 @@ func cmdASN1(e *env, g *globals, args []string) error {
 		}
 		der = b
 	} else {
-		q, err := decodeDict(args[0])
-		if err != nil {
-			return err
-		}
-		q[secitem.ReturnAttributes] = true
-		db, err := openStore(e, g, readOnly, true)
+		q, db, err := openWithQuery(e, g, args[0], readOnly, true)
 		if err != nil {
 			return err
 		}
 		defer db.Close()
+		q[secitem.ReturnAttributes] = true
 		r, err := db.CopyMatching(q)
 		if err != nil {
 			return err

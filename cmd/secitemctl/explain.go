@@ -31,11 +31,7 @@ const explainShown = 20
 // as the caller given by --group and --app-id would run it (the operator's
 // view: items in other groups are listed with the group they are in).
 func cmdExplain(e *env, g *globals, args []string) error {
-	q, err := decodeDict(args[0])
-	if err != nil {
-		return err
-	}
-	db, err := openStore(e, g, readWrite, true)
+	q, db, err := openWithQuery(e, g, args[0], readWrite, true)
 	if err != nil {
 		return err
 	}

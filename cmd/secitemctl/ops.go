@@ -12,11 +12,7 @@ import (
 // passcode, except for Delete, which the device lets run while locked.
 
 func cmdAdd(e *env, g *globals, args []string) error {
-	d, err := decodeDict(args[0])
-	if err != nil {
-		return err
-	}
-	db, err := openStore(e, g, readWrite, true)
+	d, db, err := openWithQuery(e, g, args[0], readWrite, true)
 	if err != nil {
 		return err
 	}
@@ -32,21 +28,14 @@ func cmdAdd(e *env, g *globals, args []string) error {
 }
 
 func cmdFind(e *env, g *globals, args []string) error {
-	d, err := decodeDict(args[0])
-	if err != nil {
-		return err
-	}
-	db, err := openStore(e, g, readWrite, true)
+	d, db, err := openWithQuery(e, g, args[0], readWrite, true)
 	if err != nil {
 		return err
 	}
 	defer db.Close()
 	r, err := db.CopyMatching(d)
-	if errors.Is(err, secitem.ErrItemNotFound) {
-		return explainHint(err, "", args[0])
-	}
 	if err != nil {
-		return err
+		return explainHint(err, "", args[0])
 	}
 	if r == nil {
 		r = map[string]any{} // found, nothing asked for: print an empty object
@@ -72,16 +61,26 @@ func cmdUpdate(e *env, g *globals, args []string) error {
 }
 
 func cmdDelete(e *env, g *globals, args []string) error {
-	d, err := decodeDict(args[0])
-	if err != nil {
-		return err
-	}
-	db, err := openStore(e, g, readWrite, false)
+	d, db, err := openWithQuery(e, g, args[0], readWrite, false)
 	if err != nil {
 		return err
 	}
 	defer db.Close()
 	return explainHint(db.Delete(d), "delete", args[0])
+}
+
+// openWithQuery decodes a command's query argument and opens the store:
+// how every command that takes a query starts. The caller closes the store.
+func openWithQuery(e *env, g *globals, arg string, mode access, needKeys bool) (secitem.Dict, *secitem.DB, error) {
+	q, err := decodeDict(arg)
+	if err != nil {
+		return nil, nil, err
+	}
+	db, err := openStore(e, g, mode, needKeys)
+	if err != nil {
+		return nil, nil, err
+	}
+	return q, db, nil
 }
 
 // explainHint adds, to an errSecItemNotFound of operation op ("" for
