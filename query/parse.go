@@ -26,9 +26,13 @@ func Parse(op Op, flavor Flavor, dict map[string]any) (*Plan, error) {
 	}
 	// Room for every key and the three implicit filters up front: Set
 	// would otherwise grow the lists one reallocation at a time.
-	p.Fields = make(schema.Fields, 0, len(dict))
+	if len(dict) <= smallQuery {
+		p.Fields = p.fieldBuf[:0:smallQuery]
+	} else {
+		p.Fields = make(schema.Fields, 0, len(dict))
+	}
 	if op != Add {
-		p.Implicit = make(schema.Fields, 0, 3)
+		p.Implicit = p.fieldBuf[smallQuery:smallQuery:len(p.fieldBuf)]
 	}
 	// Keys in map order: the common case has no error. When one key is
 	// bad, parse again in sorted order, so the error reported for a

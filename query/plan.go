@@ -161,4 +161,12 @@ type Plan struct {
 	// Ignored lists keys accepted and ignored (nleg, f* keys, flavor
 	// shims), for the trace.
 	Ignored []string
+
+	// fieldBuf backs Fields and Implicit for the common small query, so
+	// parsing one allocates the plan alone.
+	fieldBuf [smallQuery + 3]schema.Field
 }
+
+// smallQuery is the number of attributes a plan holds without allocating
+// its field lists.
+const smallQuery = 5

@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"slices"
+	"sync"
 
 	"go.etcd.io/bbolt"
 
@@ -89,41 +90,38 @@ type tagKey struct {
 	value       [maxCachedValue]byte
 }
 
-// groupTags returns the tags of agrp = g for each group.
-func (db *DB) groupTags(c *schema.Class, groups []string) []protect.Tag {
-	a := c.Attr("agrp")
-	out := make([]protect.Tag, len(groups))
-	for i, g := range groups {
-		out[i] = db.Tag(c, schema.Field{Attr: a, Value: schema.String(g)})
-	}
-	return out
-}
-
 // items returns the bucket of class c's records. Identities are not
 // stored (they are joins of a certificate and a key): asking for their
 // bucket is a caller's bug, reported rather than dereferenced.
 func (tx *Tx) items(c *schema.Class) (*bbolt.Bucket, error) {
-	i := classIndex(c)
-	if i < 0 {
-		return nil, status.New(status.Internal, "class %q has no stored items", c.Code)
+	if err := stored(c); err != nil {
+		return nil, err
 	}
+	i := classIndex(c)
 	if tx.bItems[i] == nil {
 		tx.bItems[i] = tx.btx.Bucket(classBucket(c))
 	}
 	return tx.bItems[i], nil
 }
 
+// stored returns an error for a class whose items are not stored.
+func stored(c *schema.Class) error {
+	if classIndex(c) < 0 {
+		return status.New(status.Internal, "class %q has no stored items", c.Code)
+	}
+	return nil
+}
+
+// storedClasses are the classes with a bucket of records, in classIndex
+// order.
+var storedClasses = [4]*schema.Class{schema.GenericPassword, schema.InternetPassword, schema.Certificate, schema.Key}
+
 // classIndex numbers the stored classes (-1 for identities).
 func classIndex(c *schema.Class) int {
-	switch c {
-	case schema.GenericPassword:
-		return 0
-	case schema.InternetPassword:
-		return 1
-	case schema.Certificate:
-		return 2
-	case schema.Key:
-		return 3
+	for i, s := range storedClasses {
+		if c == s {
+			return i
+		}
 	}
 	return -1
 }
@@ -151,6 +149,7 @@ type Query struct {
 func (tx *Tx) Find(q Query, fn func(*Record) (bool, error)) error {
 	c := q.Class
 	m, prefixes := tx.compile(q)
+	defer tx.releaseCompiled(&m)
 	check := func(row uint64, raw []byte) (bool, error) {
 		if raw == nil {
 			return true, nil // a posting without its record: skip
@@ -166,11 +165,11 @@ func (tx *Tx) Find(q Query, fn func(*Record) (bool, error)) error {
 		}
 		return fn(r)
 	}
-	items, err := tx.items(c)
-	if err != nil {
-		return err
-	}
 	if len(prefixes) == 0 {
+		items, err := tx.items(c)
+		if err != nil {
+			return err
+		}
 		cur := items.Cursor()
 		var k, v []byte
 		if q.After == 0 {
@@ -191,11 +190,14 @@ func (tx *Tx) Find(q Query, fn func(*Record) (bool, error)) error {
 		}
 		return nil
 	}
+	if err := stored(c); err != nil {
+		return err
+	}
 	if q.After == ^uint64(0) {
 		return nil
 	}
 	return tx.intersect(prefixes, q.After+1, func(row uint64) (bool, error) {
-		return check(row, tx.getRow(items, row))
+		return check(row, tx.getRow(c, row))
 	})
 }
 
@@ -206,6 +208,7 @@ type matcher struct {
 	hasPosted bool
 	tags      []protect.Tag
 	groups    []protect.Tag // nil: any group
+	owned     bool          // the slices are the transaction's buffers
 }
 
 func (m *matcher) match(r *Record) bool {
@@ -234,12 +237,22 @@ func (tx *Tx) compile(q Query) (m matcher, prefixes [][]byte) {
 			break
 		}
 	}
-	// One backing array holds the filter tags and, past them, the tags
-	// the postings are sought under, so compiling allocates little.
-	n := len(q.Filters) + len(q.Implicit)
-	backing := make([]protect.Tag, n+1)
+	// One backing array holds the filter tags, the tag the postings are
+	// sought under, and the group tags: the transaction's own while no
+	// other compiled query holds it (see releaseCompiled), so compiling a
+	// common query allocates nothing.
+	n, ng := len(q.Filters)+len(q.Implicit), len(q.Groups)
+	var backing []protect.Tag
+	if !tx.compiledBusy && n+1+ng <= len(tx.tagBuf) && n+1 <= len(tx.prefixBuf) {
+		tx.compiledBusy = true
+		m.owned = true
+		backing = tx.tagBuf[:n+1+ng]
+		prefixes = tx.prefixBuf[:0]
+	} else {
+		backing = make([]protect.Tag, n+1+ng)
+		prefixes = make([][]byte, 0, n+1)
+	}
 	m.tags = backing[:0:n]
-	prefixes = make([][]byte, 0, n+1)
 	if pinned {
 		backing[n] = tx.db.lookupTag(c, q.Filters)
 		prefixes = append(prefixes, backing[n][:])
@@ -257,9 +270,21 @@ func (tx *Tx) compile(q Query) (m matcher, prefixes [][]byte) {
 		}
 	}
 	if q.Groups != nil {
-		m.groups = tx.db.groupTags(c, q.Groups)
+		m.groups = backing[n+1:]
+		a := c.Attr("agrp")
+		for i, g := range q.Groups {
+			m.groups[i] = tx.db.Tag(c, schema.Field{Attr: a, Value: schema.String(g)})
+		}
 	}
 	return m, prefixes
+}
+
+// releaseCompiled gives back the transaction's buffers a compiled query
+// m holds; m must not be used afterwards.
+func (tx *Tx) releaseCompiled(m *matcher) {
+	if m.owned {
+		tx.compiledBusy = false
+	}
 }
 
 // Matches reports whether r satisfies q (decided from tags alone).
@@ -268,6 +293,7 @@ func (tx *Tx) Matches(q Query, r *Record) bool {
 		return false
 	}
 	m, _ := tx.compile(q)
+	defer tx.releaseCompiled(&m)
 	return m.match(r)
 }
 
@@ -290,12 +316,13 @@ func hasAny(r *Record, tags []protect.Tag) bool {
 // ascending order (a leapfrog join: each cursor seeks to the largest row
 // seen so far), so the cost follows the shortest posting list.
 func (tx *Tx) intersect(prefixes [][]byte, from uint64, fn func(row uint64) (bool, error)) error {
-	idx := tx.index()
-	var seekKey [tagSize + 8]byte
+	// The transaction's seek buffer: no cursor keeps the key it was given,
+	// and each use fills it anew, so a nested search may share it.
+	seekKey := &tx.seekBuf
 	if len(prefixes) == 1 {
 		// One posting list: seek once, then step along it.
-		cur := tx.cursor(idx)
-		defer tx.release(cur)
+		cur := tx.indexCursor()
+		defer tx.releaseCursor(cur)
 		copy(seekKey[:], prefixes[0])
 		binary.BigEndian.PutUint64(seekKey[tagSize:], from)
 		for k, _ := cur.Seek(seekKey[:]); len(k) == tagSize+8 && bytes.HasPrefix(k, prefixes[0]); k, _ = cur.Next() {
@@ -306,13 +333,13 @@ func (tx *Tx) intersect(prefixes [][]byte, from uint64, fn func(row uint64) (boo
 		}
 		return nil
 	}
-	curs := make([]*bbolt.Cursor, len(prefixes))
+	curs := make([]seeker, len(prefixes))
 	for i := range prefixes {
-		curs[i] = tx.cursor(idx)
+		curs[i] = tx.indexCursor()
 	}
 	defer func() {
 		for _, c := range curs {
-			tx.release(c)
+			tx.releaseCursor(c)
 		}
 	}()
 	target := from
@@ -344,14 +371,50 @@ func (tx *Tx) intersect(prefixes [][]byte, from uint64, fn func(row uint64) (boo
 	}
 }
 
+// seeker is what intersect steps through a posting list with: a bbolt
+// cursor or, in a read transaction, a cursor over the map.
+type seeker interface {
+	Seek(k []byte) ([]byte, []byte)
+	Next() ([]byte, []byte)
+}
+
+// indexCursor returns a cursor over the index, to give back with
+// releaseCursor: the transaction's own map cursor when it is free (a
+// nested search, from inside another's callback, gets a new one), a
+// reused bbolt cursor in a write transaction.
+func (tx *Tx) indexCursor() seeker {
+	if m, root, ok := tx.direct(refIndex); ok {
+		c := &tx.mc
+		if tx.mcBusy {
+			c = new(mcursor)
+		} else {
+			tx.mcBusy = true
+		}
+		c.reset(tx, m, refIndex, root)
+		return c
+	}
+	return tx.cursor(tx.index())
+}
+
+// releaseCursor gives back a cursor from indexCursor.
+func (tx *Tx) releaseCursor(c seeker) {
+	switch c := c.(type) {
+	case *mcursor:
+		if c == &tx.mc {
+			tx.mcBusy = false
+		}
+	case *bbolt.Cursor:
+		tx.release(c)
+	}
+}
+
 // ByRef returns the item of class c whose item ID is id, or nil.
 func (tx *Tx) ByRef(c *schema.Class, id [16]byte) (*Record, error) {
-	items, err := tx.items(c)
-	if err != nil {
+	if err := stored(c); err != nil {
 		return nil, err
 	}
 	row := tx.db.ix.RowOf(id)
-	raw := tx.getRow(items, row)
+	raw := tx.getRow(c, row)
 	if raw == nil {
 		return nil, nil
 	}
@@ -458,15 +521,14 @@ func (tx *Tx) PairedWith(r *Record, c *schema.Class, fn func(*Record) (bool, err
 // posted calls fn for every record of class c whose header lists the
 // posting t, skipping rows in seen (and adding to it when not nil).
 func (tx *Tx) posted(c *schema.Class, t protect.Tag, seen map[uint64]bool, fn func(*Record) (bool, error)) error {
-	items, err := tx.items(c)
-	if err != nil {
+	if err := stored(c); err != nil {
 		return err
 	}
 	return tx.intersect([][]byte{t[:]}, 0, func(row uint64) (bool, error) {
 		if seen[row] {
 			return true, nil
 		}
-		raw := tx.getRow(items, row)
+		raw := tx.getRow(c, row)
 		if raw == nil {
 			return true, nil
 		}
@@ -500,6 +562,10 @@ func (tx *Tx) Open(r *Record, withSecret bool) (attrs, secret schema.Fields, err
 	return tx.Read(r, parts)
 }
 
+// scratchPool holds buffers for plaintexts that are decoded and cleared
+// at once (a read's secret).
+var scratchPool = sync.Pool{New: func() any { b := make([]byte, 0, 1024); return &b }}
+
 // Read decrypts the parts of a record asked for. It fails with
 // InteractionNotAllowed (-25308) when the record's class key is not in
 // memory and Decode (-26275) when any check fails: the version table says
@@ -514,7 +580,7 @@ func (tx *Tx) Read(r *Record, parts Parts) (attrs, secret schema.Fields, err err
 	if tx.currentVersion(r.Row) != r.Version {
 		return nil, nil, status.New(status.Decode, "item %d is stale or damaged (version check failed)", r.Row)
 	}
-	var buf [512]byte
+	buf := tx.aadBuf[:0] // the transaction's: the AEAD interface would move a local one to the heap
 	a := aad(buf[:0], partKey, &tx.db.storeID, r.Class.Code, r.Row, r.header())
 	key, err := tx.db.kb.UnwrapItemKey(r.KeyID, r.wrapped(), a)
 	switch {
@@ -542,6 +608,13 @@ func (tx *Tx) Read(r *Record, parts Parts) (attrs, secret schema.Fields, err err
 	}
 	if parts&PartSecret != 0 {
 		a = aad(buf[:0], partSecret, &tx.db.storeID, r.Class.Code, r.Row, r.header())
+		if pt == nil {
+			// The plaintext lives only until decodeFields has copied it
+			// out: a pooled buffer, cleared before it goes back.
+			sp := scratchPool.Get().(*[]byte)
+			defer scratchPool.Put(sp)
+			pt = (*sp)[:0]
+		}
 		pt, err = protect.OpenBlob(pt[:0], &key, a, r.sealedSecret())
 		if err != nil {
 			return nil, nil, status.New(status.Decode, "item %d secret failed authentication", r.Row)

@@ -86,6 +86,7 @@ type DB struct {
 	tagMap map[tagKey]protect.Tag // see Tag
 
 	vcache versionCache  // see currentVersion
+	roots  rootCache     // see rootsAt
 	group  committer     // group commit, see Write
 	rows   atomic.Uint64 // the last row number handed out, see Prepare
 }
@@ -339,6 +340,21 @@ type Tx struct {
 	// The mapped data as this transaction sees it (see fitsFile).
 	dataBase uintptr
 	dataSize int64
+
+	// Direct lookups of a read transaction (see direct.go): the map, the
+	// bucket roots of its commit, and a cursor over the index.
+	m      mapping
+	roots  *bucketRoots
+	mc     mcursor
+	mcBusy bool
+
+	// Buffers for one compiled query at a time (see compile).
+	tagBuf       [16]protect.Tag
+	prefixBuf    [8][]byte
+	compiledBusy bool
+
+	seekBuf [tagSize + 8]byte // see intersect
+	aadBuf  [512]byte         // see Read
 }
 
 // cursor returns a cursor on b, reused if the transaction has a spare one;
@@ -377,12 +393,45 @@ func (tx *Tx) get(b *bbolt.Bucket, key []byte) []byte {
 	return v
 }
 
-// getRow is get of the record at row (nil if it cannot be a record: see
-// fitsFile).
-func (tx *Tx) getRow(b *bbolt.Bucket, row uint64) []byte {
+// getIn returns the value of key in bucket ref (nil when absent, or when
+// it cannot be a stored value: see fitsFile): from the map in a read
+// transaction, through bbolt in a write one.
+func (tx *Tx) getIn(ref bucketRef, key []byte) []byte {
+	if m, root, ok := tx.direct(ref); ok {
+		if v, ok := m.tryGet(root, key); ok {
+			return v
+		}
+		// A damaged page on the way: ask bbolt (see direct.go).
+	}
+	b := tx.bucket(ref)
+	if b == nil {
+		return nil
+	}
+	return tx.value(tx.get(b, key))
+}
+
+// bucket returns the handle of bucket ref (nil when it is missing).
+func (tx *Tx) bucket(ref bucketRef) *bbolt.Bucket {
+	switch ref {
+	case refIndex:
+		return tx.index()
+	case refVers:
+		return tx.vers()
+	}
+	b, _ := tx.items(storedClasses[ref-refItems])
+	return b
+}
+
+// getRow returns the record of class c at row (nil if there is none or it
+// cannot be a record: see fitsFile).
+func (tx *Tx) getRow(c *schema.Class, row uint64) []byte {
+	i := classIndex(c)
+	if i < 0 {
+		return nil
+	}
 	var key [8]byte
 	binary.BigEndian.PutUint64(key[:], row)
-	return tx.value(tx.get(b, key[:]))
+	return tx.getIn(refItems+bucketRef(i), key[:])
 }
 
 // value returns v, or nil when it cannot be a stored value (fitsFile).
@@ -451,10 +500,20 @@ func (db *DB) View(fn func(*Tx) error) (err error) {
 	defer unguard(guard())
 	defer recoverCorrupt(&err)
 	err = db.bolt.View(func(btx *bbolt.Tx) error {
-		return fn(&Tx{db: db, btx: btx})
+		// Read transactions come from a pool: a Tx carries kilobytes of
+		// buffers, and nothing keeps one past its transaction.
+		tx := readTxPool.Get().(*Tx)
+		*tx = Tx{db: db, btx: btx}
+		defer func() {
+			*tx = Tx{}
+			readTxPool.Put(tx)
+		}()
+		return fn(tx)
 	})
 	return mapBoltError(err)
 }
+
+var readTxPool = sync.Pool{New: func() any { return new(Tx) }}
 
 // Update runs fn in a read-write transaction, committed (and synced)
 // when fn returns nil and rolled back otherwise. After a failed commit the

@@ -112,7 +112,7 @@ func (c *versionCache) put(txid, n uint64, v []byte) {
 // at Open and still fails (a chunk rewritten since, from zeros, verifies
 // again).
 func (tx *Tx) storedChunk(key []byte, n uint64) []byte {
-	v := tx.get(tx.vers(), key)
+	v := tx.getIn(refVers, key)
 	if len(v) != chunkSize {
 		return nil
 	}
