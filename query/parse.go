@@ -2,6 +2,7 @@ package query
 
 import (
 	"sort"
+	"sync"
 	"time"
 
 	"github.com/secitemdb/secitemdb/internal/status"
@@ -20,7 +21,8 @@ const maxQueryKeys = 128
 // Parse does not look at v_Ref beyond recording it; the caller expands a
 // reference into attributes (and a class) before calling Parse.
 func Parse(op Op, flavor Flavor, dict map[string]any) (*Plan, error) {
-	p := &Plan{Op: op, Flavor: flavor}
+	p := planPool.Get().(*Plan)
+	*p = Plan{Op: op, Flavor: flavor}
 	if err := p.resolveClass(dict); err != nil {
 		return nil, err
 	}
@@ -60,6 +62,19 @@ func Parse(op Op, flavor Flavor, dict map[string]any) (*Plan, error) {
 		return nil, err
 	}
 	return p, nil
+}
+
+// planPool holds plans given back by Release (a plan with its inline
+// field lists is a kilobyte the collector would otherwise scan and free
+// on every query).
+var planPool = sync.Pool{New: func() any { return new(Plan) }}
+
+// Release gives p back for reuse by a later Parse. Neither p nor its field
+// lists may be used afterwards; a caller that keeps no part of a plan past
+// its operation (a search) releases it, others simply drop it.
+func (p *Plan) Release() {
+	*p = Plan{}
+	planPool.Put(p)
 }
 
 // tooManyKeys reports whether dict has more than maxQueryKeys keys that

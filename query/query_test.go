@@ -174,3 +174,50 @@ func TestAuthContextWithCredentialReference(t *testing.T) {
 		}
 	}
 }
+
+// TestReleasedPlanStartsClean parses a large query, releases its plan and
+// parses small ones: whatever plan the pool hands back, the result equals
+// that of a fresh plan (nothing of the first query survives), and a query
+// with more attributes than a plan holds inline still parses whole.
+func TestReleasedPlanStartsClean(t *testing.T) {
+	big := map[string]any{
+		KeyClass: "genp", "svce": "s", "acct": "a", "labl": "l", "desc": "d", "icmt": "c",
+		"gena": []byte("g"), "crtr": 7, "type": 9, "m_Limit": "m_LimitAll", "r_Attributes": true,
+	}
+	small := map[string]any{KeyClass: "genp", "svce": "s2", "r_Data": true}
+	fresh := func(d map[string]any) Plan {
+		p, err := Parse(Search, DataProtection, d)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out := *p // never released: a plan no pool has touched
+		out.fieldBuf = [len(out.fieldBuf)]schema.Field{}
+		return out
+	}
+	wantSmall, wantBig := fresh(small), fresh(big)
+	for i := 0; i < 50; i++ {
+		p, err := Parse(Search, DataProtection, big)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(p.Fields) != len(wantBig.Fields) || p.Limit != wantBig.Limit || p.Return != wantBig.Return {
+			t.Fatalf("round %d: big query parsed to %d fields, limit %d", i, len(p.Fields), p.Limit)
+		}
+		p.Release()
+		q, err := Parse(Search, DataProtection, small)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if q.Limit != wantSmall.Limit || q.LimitGiven || q.Return != wantSmall.Return || len(q.Fields) != len(wantSmall.Fields) ||
+			len(q.Implicit) != len(wantSmall.Implicit) || len(q.Ignored) != 0 {
+			t.Fatalf("round %d: a reused plan kept state: %d fields, %d implicit, limit %d (given %v), return %v",
+				i, len(q.Fields), len(q.Implicit), q.Limit, q.LimitGiven, q.Return)
+		}
+		for j, f := range q.Fields {
+			if f.Attr != wantSmall.Fields[j].Attr || f.Value.Str != wantSmall.Fields[j].Value.Str {
+				t.Fatalf("round %d: field %d is %s, want %s", i, j, f.Attr.Code, wantSmall.Fields[j].Attr.Code)
+			}
+		}
+		q.Release()
+	}
+}

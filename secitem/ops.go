@@ -207,6 +207,7 @@ func (c *Client) copyMatching(q Dict) (any, []string, error) {
 	if err != nil {
 		return nil, nil, err
 	}
+	defer p.Release() // nothing below keeps a part of the plan
 	var notes []string
 	if len(p.Match.IgnoredByThis) > 0 {
 		notes = append(notes, "ignored: "+strings.Join(p.Match.IgnoredByThis, ", "))
