@@ -134,6 +134,86 @@ func (m *limitModel) batch64(b *testing.B) {
 	})
 }
 
+// layoutModel writes what one secitemdb Add writes, without secitemdb: a
+// sealed record at the next row, three postings (12-byte keyed tag ‖ row:
+// two at random places in the index, like the lookup-key and account
+// postings, one at the end of a shared tag's list, like the service
+// posting) and the row's version chunk (64 rows per 520-byte chunk). It
+// is not a goal's reference: it shows how much of the gap to the Batch
+// of bare records is the index layout, and how much is secitemdb's own
+// work.
+type layoutModel struct {
+	db   *bbolt.DB
+	lm   *limitModel
+	next atomic.Uint64
+	tag  [12]byte
+}
+
+func newLayout(path string, lm *limitModel, n int) *layoutModel {
+	db, err := bbolt.Open(path, 0o600, nil)
+	must(err)
+	m := &layoutModel{db: db, lm: lm}
+	rand.Read(m.tag[:])
+	m.next.Store(uint64(n))
+	for start := 0; start < n; start += 10_000 {
+		must(db.Update(func(tx *bbolt.Tx) error {
+			for i := start; i < min(start+10_000, n); i++ {
+				if err := m.put(tx, uint64(i), lm.record()); err != nil {
+					return err
+				}
+			}
+			return nil
+		}))
+	}
+	return m
+}
+
+func (m *layoutModel) put(tx *bbolt.Tx, row uint64, rec []byte) error {
+	items, _ := tx.CreateBucketIfNotExists([]byte("items"))
+	idx, _ := tx.CreateBucketIfNotExists([]byte("idx"))
+	vers, _ := tx.CreateBucketIfNotExists([]byte("vers"))
+	items.FillPercent, vers.FillPercent = 0.95, 0.95
+	if err := items.Put(key(row), rec); err != nil {
+		return err
+	}
+	for i := 0; i < 3; i++ {
+		pk := make([]byte, 20)
+		if i < 2 {
+			rand.Read(pk[:12])
+		} else {
+			copy(pk, m.tag[:])
+		}
+		binary.BigEndian.PutUint64(pk[12:], row)
+		if err := idx.Put(pk, nil); err != nil {
+			return err
+		}
+	}
+	chunk := bytes.Clone(vers.Get(key(row / 64)))
+	if len(chunk) != 520 {
+		chunk = make([]byte, 520)
+	}
+	binary.BigEndian.PutUint64(chunk[(row%64)*8:], 1)
+	return vers.Put(key(row/64), chunk)
+}
+
+func (m *layoutModel) batch64(b *testing.B) {
+	m.db.MaxBatchSize = 64
+	b.SetParallelism((64 + 1) / 2)
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			row := m.next.Add(1)
+			rec := m.lm.record()
+			if err := m.db.Batch(func(tx *bbolt.Tx) error {
+				m.lm.mac()
+				return m.put(tx, row, rec)
+			}); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+}
+
 // ---- secitemdb -----------------------------------------------------------
 
 type secitemStore struct {
@@ -310,6 +390,7 @@ func (s *keyringStore) set(b *testing.B) {
 func setup(dir string, n int) []*bench {
 	t0 := time.Now()
 	lm := newLimit(filepath.Join(dir, "limit.db"), n)
+	lay := newLayout(filepath.Join(dir, "layout.db"), lm, n)
 	si := openSecitem(filepath.Join(dir, "secitem.keychain"), n)
 	sq := openSQLite(filepath.Join(dir, "sqlite.db"), n)
 	kd := filepath.Join(dir, "keyring")
@@ -326,6 +407,7 @@ func setup(dir string, n int) []*bench {
 		{Name: "write/SQLite WAL", Group: "durable write", run: sq.insert},
 		{Name: "write/keyring file", Group: "durable write", run: kr.set},
 		{Name: "write64/bbolt Batch", Group: "64 writers", run: lm.batch64},
+		{Name: "write64/bbolt Batch, records + postings", Group: "64 writers", run: lay.batch64},
 		{Name: "write64/secitemdb", Group: "64 writers", run: si.add64},
 	}
 }

@@ -11,6 +11,10 @@
 //
 // Rows are numbered from one sequence for all classes and never reused,
 // so row order is creation order.
+//
+// Read transactions look keys up in bbolt's memory map themselves, with
+// bbolt answering whenever a page fails the reader's checks (direct.go);
+// write transactions go through bbolt's buckets and cursors.
 package store
 
 import (
