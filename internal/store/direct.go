@@ -189,31 +189,52 @@ func child(p []byte, i int) uint64 {
 }
 
 // search returns the index of the first element of p whose key is not
-// below k, and whether that key equals k.
+// below k, and whether that key equals k. It is elemKey and less written
+// out for the hot loop: the page type, the field offsets and the first
+// word of k are worked out once, not once per comparison.
 func search(p []byte, k []byte) (int, bool) {
-	lo, hi := 0, elemCount(p)
+	ne := binary.NativeEndian
+	n := uint64(ne.Uint16(p[10:]))
+	posAt, sizeAt := uint64(0), uint64(4) // a branch element: pos, ksize, pgid
+	if ne.Uint16(p[8:]) == flagLeaf {
+		posAt, sizeAt = 4, 8 // a leaf element: flags, pos, ksize, vsize
+	}
+	var k8 uint64
+	short := len(k) < 8
+	if !short {
+		k8 = binary.BigEndian.Uint64(k)
+	}
+	size := uint64(len(p))
+	keyAt := func(i uint64) []byte {
+		e := 16 + 16*i
+		start := e + uint64(ne.Uint32(p[e+posAt:]))
+		end := start + uint64(ne.Uint32(p[e+sizeAt:]))
+		if end > size {
+			damaged("element %d of page %d points outside it", i, ne.Uint64(p))
+		}
+		return p[start:end]
+	}
+	lo, hi := uint64(0), n
 	for lo < hi {
-		mid := int(uint(lo+hi) >> 1)
-		if less(elemKey(p, mid), k) {
+		mid := (lo + hi) >> 1
+		key := keyAt(mid)
+		var below bool
+		if !short && len(key) >= 8 {
+			if x := binary.BigEndian.Uint64(key); x != k8 {
+				below = x < k8
+			} else {
+				below = bytes.Compare(key, k) < 0
+			}
+		} else {
+			below = bytes.Compare(key, k) < 0
+		}
+		if below {
 			lo = mid + 1
 		} else {
 			hi = mid
 		}
 	}
-	return lo, lo < elemCount(p) && bytes.Equal(elemKey(p, lo), k)
-}
-
-// less reports whether a sorts before b. Keys here mostly differ in their
-// first eight bytes (row numbers, keyed tags), which one comparison of
-// two words decides.
-func less(a, b []byte) bool {
-	if len(a) >= 8 && len(b) >= 8 {
-		x, y := binary.BigEndian.Uint64(a), binary.BigEndian.Uint64(b)
-		if x != y {
-			return x < y
-		}
-	}
-	return bytes.Compare(a, b) < 0
+	return int(lo), lo < n && bytes.Equal(keyAt(lo), k)
 }
 
 // maxStack bounds the depth of a tree a direct cursor follows (a bbolt
