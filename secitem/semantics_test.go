@@ -496,3 +496,20 @@ func TestErrorsAreTyped(t *testing.T) {
 		t.Fatal("StatusOf")
 	}
 }
+
+// TestPostFiltersBeforeLimit pins a choice of docs/semantics.md: the host
+// filter (like every filter secitemdb applies after the index) is applied
+// before the limit, so limit one returns the first item that matches even
+// when an older item of the same query does not. (The reference infers
+// that the device applies its SQL LIMIT first for host and e-mail filters
+// and may answer not found here; secitemdb does not reproduce that.)
+func TestPostFiltersBeforeLimit(t *testing.T) {
+	db := openTest(t, nil)
+	mustAdd(t, db, dictOf(ClassInternetPassword, AttrServer, "other.org", AttrAccount, "a", ValueData, []byte("first")))
+	mustAdd(t, db, dictOf(ClassInternetPassword, AttrServer, "www.example.com", AttrAccount, "a", ValueData, []byte("second")))
+	got, err := db.CopyMatching(dictOf(ClassInternetPassword, AttrAccount, "a", MatchHostOrSubdomainOfHost, "example.com", ReturnData, true))
+	wantStatus(t, err, 0)
+	if !bytes.Equal(got.([]byte), []byte("second")) {
+		t.Fatalf("limit one with a host filter returned the wrong item")
+	}
+}
