@@ -20,9 +20,13 @@ import (
 // is fixed: a 16-byte page header, then 16-byte branch or leaf elements
 // whose key and value sit at an offset from the element), and allocates
 // nothing. Every page id, element and key is checked against the mapped
-// data first: a damaged page is reported by a panic carrying
-// errDamagedPage, which the transaction's guard turns into errSecDecode
-// for the call, as it does for bbolt's own panics on damaged pages.
+// data first. A page that fails a check raises errDamagedPage inside the
+// search, and the lookup (or the rest of a walk) goes to bbolt, which
+// answers it as it would have without this reader. One failure is not
+// handed on: a tree deeper than any real one (errTreeTooDeep), which means
+// a cycle of pages, which bbolt would follow recursively until the
+// goroutine's stack overflows (a crash no recover catches); it fails the
+// call with errSecDecode through the transaction's guard instead.
 //
 // Write transactions keep bbolt's cursors: their changes live in nodes in
 // memory, not in the map.
@@ -60,6 +64,14 @@ type bucketRoots struct {
 type errDamagedPage struct{ what string }
 
 func (e errDamagedPage) Error() string { return "damaged page: " + e.what }
+
+// errTreeTooDeep is the panic value of a search deeper than maxStack
+// levels: a cycle, never handed to bbolt (see above).
+type errTreeTooDeep struct{ root uint64 }
+
+func (e errTreeTooDeep) Error() string {
+	return fmt.Sprintf("the tree under page %d is deeper than %d levels (a cycle)", e.root, maxStack)
+}
 
 func damaged(format string, args ...any) {
 	panic(errDamagedPage{fmt.Sprintf(format, args...)})
@@ -237,9 +249,10 @@ func search(p []byte, k []byte) (int, bool) {
 	return int(lo), lo < n && bytes.Equal(keyAt(lo), k)
 }
 
-// maxStack bounds the depth of a tree a direct cursor follows (a bbolt
-// tree of 4 KiB pages is a handful of levels deep).
-const maxStack = 16
+// maxStack bounds the depth of a tree a direct cursor follows: maxDepth,
+// as in the walk at Open (a bbolt tree of 4 KiB pages is a handful of
+// levels deep; 64 levels of fan-out two would hold 2^64 keys).
+const maxStack = maxDepth
 
 // mcursor is a cursor over one bucket's pages in the map: Seek and Next
 // behave as bbolt's. When it meets a page it cannot believe, it goes on
@@ -327,7 +340,7 @@ func (c *mcursor) seek(k []byte) ([]byte, []byte) {
 	id := c.root
 	for {
 		if c.n == maxStack {
-			damaged("the tree under page %d is deeper than %d levels", c.root, maxStack)
+			panic(errTreeTooDeep{c.root})
 		}
 		p := c.m.page(id)
 		i, exact := search(p, k)
@@ -368,7 +381,7 @@ func (c *mcursor) next() ([]byte, []byte) {
 		p := c.m.page(c.stack[c.n-1].page)
 		for !isLeaf(p) {
 			if c.n == maxStack {
-				damaged("the tree under page %d is deeper than %d levels", c.root, maxStack)
+				panic(errTreeTooDeep{c.root})
 			}
 			id := child(p, c.stack[c.n-1].i)
 			p = c.m.page(id)
@@ -387,7 +400,7 @@ func (m *mapping) get(root uint64, k []byte) []byte {
 	id := root
 	for depth := 0; ; depth++ {
 		if depth == maxStack {
-			damaged("the tree under page %d is deeper than %d levels", root, maxStack)
+			panic(errTreeTooDeep{root})
 		}
 		p := m.page(id)
 		i, exact := search(p, k)

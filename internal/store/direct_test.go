@@ -8,10 +8,12 @@ import (
 	mrand "math/rand/v2"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"go.etcd.io/bbolt"
 
+	"github.com/secitemdb/secitemdb/internal/status"
 	"github.com/secitemdb/secitemdb/schema"
 )
 
@@ -343,4 +345,57 @@ func TestDirectFallsBackToBbolt(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Logf("%d of %d leaves damaged; walks and seeks agreed with bbolt", damagedLeaves, len(leaves))
+}
+
+// TestDirectCycleFailsTheCall makes a branch page of a live store point to
+// itself (damage after Open, which checked the tree when it opened). The
+// map reader must fail the read with errSecDecode, not hand the cycle to
+// bbolt, whose recursive search would overflow the goroutine's stack.
+func TestDirectCycleFailsTheCall(t *testing.T) {
+	db, path := openTest(t)
+	c := schema.GenericPassword
+	var rows []uint64
+	for i := 0; i < 400; i++ {
+		rows = append(rows, insert(t, db, fmt.Sprintf("acct-%d", i), strings.Repeat("s", 200)).Row)
+	}
+	var root uint64
+	var ps int
+	db.View(func(tx *Tx) error {
+		root, ps = uint64(tx.btx.Bucket(classBucket(c)).Root()), tx.db.bolt.Info().PageSize
+		m := mapOf(tx.btx)
+		if isLeaf(m.page(root)) {
+			t.Fatal("the genp bucket's root is a leaf; the fixture needs a branch")
+		}
+		return nil
+	})
+	f, err := os.OpenFile(path, os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b [8]byte
+	binary.NativeEndian.PutUint64(b[:], root)
+	if _, err := f.WriteAt(b[:], int64(root)*int64(ps)+16+8); err != nil { // element 0's child
+		t.Fatal(err)
+	}
+	f.Close()
+	err = db.View(func(tx *Tx) error {
+		tx.getRow(c, rows[0])
+		return nil
+	})
+	if status.Of(err) != status.Decode {
+		t.Fatalf("a read through a cycle of pages: %v, want errSecDecode", err)
+	}
+	// The same through a map cursor: the panic is not a fallback.
+	db.View(func(tx *Tx) error {
+		m := mapOf(tx.btx)
+		mc := new(mcursor)
+		mc.reset(tx, &m, refItems, root)
+		defer func() {
+			if _, ok := recover().(errTreeTooDeep); !ok {
+				t.Fatal("a map cursor met a cycle and did not stop with errTreeTooDeep")
+			}
+		}()
+		mc.Seek(nil)
+		return nil
+	})
 }

@@ -612,7 +612,12 @@ func (tx *Tx) Read(r *Record, parts Parts) (attrs, secret schema.Fields, err err
 			// The plaintext lives only until decodeFields has copied it
 			// out: a pooled buffer, cleared before it goes back.
 			sp := scratchPool.Get().(*[]byte)
-			defer scratchPool.Put(sp)
+			defer func() {
+				// Cleared whole: a panic between the open and the clear
+				// below must not leave plaintext in the pool.
+				clear((*sp)[:cap(*sp)])
+				scratchPool.Put(sp)
+			}()
 			pt = (*sp)[:0]
 		}
 		pt, err = protect.OpenBlob(pt[:0], &key, a, r.sealedSecret())

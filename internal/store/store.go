@@ -320,7 +320,8 @@ func (db *DB) Keybag() *protect.Keybag { return db.kb }
 func (db *DB) StoreID() [protect.StoreIDSize]byte { return db.storeID }
 
 // Tx is a transaction over the store. It must not be used after the
-// function it was passed to returns.
+// function it was passed to returns (read transactions are pooled: a Tx
+// kept past its View would act on a later reader's transaction).
 type Tx struct {
 	db       *DB
 	btx      *bbolt.Tx
