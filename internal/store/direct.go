@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/binary"
 	"fmt"
-	"sync/atomic"
 	"unsafe"
 
 	"go.etcd.io/bbolt"
@@ -126,9 +125,6 @@ func (db *DB) rootsAt(btx *bbolt.Tx) *bucketRoots {
 	return r
 }
 
-// rootCache is the DB's field type for rootsAt.
-type rootCache = atomic.Pointer[bucketRoots]
-
 // mapOf returns the pages of read transaction btx's commit.
 func mapOf(btx *bbolt.Tx) mapping {
 	info := btx.DB().Info()
@@ -166,18 +162,36 @@ func elemCount(p []byte) int { return int(binary.NativeEndian.Uint16(p[10:])) }
 
 // elemKey returns element i's key (branch or leaf).
 func elemKey(p []byte, i int) []byte {
-	ne := binary.NativeEndian
-	e := 16 + 16*uint64(i)
-	var pos, ksize uint64
+	posAt, sizeAt := keyFields(p)
+	return keyAt(p, uint64(i), posAt, sizeAt)
+}
+
+// keyFields returns where p's elements hold their key's offset and size:
+// a branch element is pos, ksize, pgid; a leaf element flags, pos, ksize,
+// vsize.
+func keyFields(p []byte) (posAt, sizeAt uint64) {
 	if isLeaf(p) {
-		pos, ksize = uint64(ne.Uint32(p[e+4:])), uint64(ne.Uint32(p[e+8:]))
-	} else {
-		pos, ksize = uint64(ne.Uint32(p[e:])), uint64(ne.Uint32(p[e+4:]))
+		return 4, 8
 	}
-	if e+pos+ksize > uint64(len(p)) {
-		damaged("element %d of page %d points outside it", i, ne.Uint64(p))
+	return 0, 4
+}
+
+// keyAt returns element i's key, its fields at posAt and sizeAt.
+func keyAt(p []byte, i, posAt, sizeAt uint64) []byte {
+	ne := binary.NativeEndian
+	e := 16 + 16*i
+	start := e + uint64(ne.Uint32(p[e+posAt:]))
+	end := start + uint64(ne.Uint32(p[e+sizeAt:]))
+	if end > uint64(len(p)) {
+		badElement(p, i)
 	}
-	return p[e+pos : e+pos+ksize]
+	return p[start:end]
+}
+
+// badElement reports element i of p pointing outside the page (apart from
+// keyAt, so that keyAt is small enough to inline into the search loop).
+func badElement(p []byte, i uint64) {
+	damaged("element %d of page %d points outside it", i, binary.NativeEndian.Uint64(p))
 }
 
 // leafValue returns leaf element i's value; nil for a nested bucket, as
@@ -206,30 +220,28 @@ func child(p []byte, i int) uint64 {
 // word of k are worked out once, not once per comparison.
 func search(p []byte, k []byte) (int, bool) {
 	ne := binary.NativeEndian
-	n := uint64(ne.Uint16(p[10:]))
-	posAt, sizeAt := uint64(0), uint64(4) // a branch element: pos, ksize, pgid
-	if ne.Uint16(p[8:]) == flagLeaf {
-		posAt, sizeAt = 4, 8 // a leaf element: flags, pos, ksize, vsize
-	}
+	n := uint64(elemCount(p))
+	posAt, sizeAt := keyFields(p)
 	var k8 uint64
 	short := len(k) < 8
 	if !short {
 		k8 = binary.BigEndian.Uint64(k)
 	}
 	size := uint64(len(p))
-	keyAt := func(i uint64) []byte {
+	// keyAt, written out here: as a function it is too large to inline.
+	keyOf := func(i uint64) []byte {
 		e := 16 + 16*i
 		start := e + uint64(ne.Uint32(p[e+posAt:]))
 		end := start + uint64(ne.Uint32(p[e+sizeAt:]))
 		if end > size {
-			damaged("element %d of page %d points outside it", i, ne.Uint64(p))
+			badElement(p, i)
 		}
 		return p[start:end]
 	}
 	lo, hi := uint64(0), n
 	for lo < hi {
 		mid := (lo + hi) >> 1
-		key := keyAt(mid)
+		key := keyOf(mid)
 		var below bool
 		if !short && len(key) >= 8 {
 			if x := binary.BigEndian.Uint64(key); x != k8 {
@@ -246,7 +258,7 @@ func search(p []byte, k []byte) (int, bool) {
 			hi = mid
 		}
 	}
-	return int(lo), lo < n && bytes.Equal(keyAt(lo), k)
+	return int(lo), lo < n && bytes.Equal(keyOf(lo), k)
 }
 
 // maxStack bounds the depth of a tree a direct cursor follows: maxDepth,

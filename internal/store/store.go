@@ -89,10 +89,10 @@ type DB struct {
 	tagMu  sync.RWMutex
 	tagMap map[tagKey]protect.Tag // see Tag
 
-	vcache versionCache  // see currentVersion
-	roots  rootCache     // see rootsAt
-	group  committer     // group commit, see Write
-	rows   atomic.Uint64 // the last row number handed out, see Prepare
+	vcache versionCache                // see currentVersion
+	roots  atomic.Pointer[bucketRoots] // see rootsAt
+	group  committer                   // group commit, see Write
+	rows   atomic.Uint64               // the last row number handed out, see Prepare
 }
 
 var (
