@@ -33,7 +33,11 @@
 // last revision it applied (kept in the store, committed with the items
 // it describes), so a restart, a partition or an etcd restart converge
 // without a full resync. An etcd watch wakes it early; a poll interval
-// bounds the wait otherwise.
+// bounds the wait otherwise. Changes go to etcd in batches of up to 64
+// items: one transaction reads their keys, one writes every newer local
+// version on the condition that none of those keys changed in between
+// (another store's write makes the batch fall back to one item at a
+// time); the journal is acknowledged once per batch.
 //
 // # Conflicts
 //

@@ -243,23 +243,117 @@ func (e *Engine) push(ctx context.Context) (int, error) {
 		return 0, err
 	}
 	pushed := 0
-	for _, c := range changes {
-		if c.Item != nil {
-			n, err := e.pushItem(ctx, c.Item)
-			if err != nil {
-				return pushed, err
+	for start := 0; start < len(changes); {
+		// A batch: up to pushBatch distinct items (a change listed twice
+		// carries the same current state), then one acknowledgement.
+		end := start
+		var batch []*secitem.SyncItem
+		seen := map[string]bool{}
+		for ; end < len(changes) && len(batch) < pushBatch; end++ {
+			if it := changes[end].Item; it != nil && !seen[string(it.Key)] {
+				seen[string(it.Key)] = true
+				batch = append(batch, it)
 			}
-			pushed += n
 		}
-		if err := e.db.AckSyncChanges(c.Seq); err != nil {
+		n, perr := e.pushItems(ctx, batch)
+		pushed += n
+		if perr != nil {
+			return pushed, perr
+		}
+		if err := e.db.AckSyncChanges(changes[end-1].Seq); err != nil {
 			return pushed, err
 		}
+		start = end
 	}
 	return pushed, err
 }
 
+// pushBatch bounds the items of one etcd transaction (etcd refuses more
+// than 128 operations per transaction by default).
+const pushBatch = 64
+
+// beforeBatchPut, when set (by tests), runs between a batch's read and its
+// write, to let another writer in.
+var beforeBatchPut func()
+
+// pushItems pushes a batch in two round trips: one transaction reads
+// every item's etcd key, one writes all the local versions that are newer
+// than etcd's, on the condition that none of those keys changed in
+// between. Versions in etcd at least as new are applied locally instead.
+// When the condition fails (another store wrote one of the keys
+// meanwhile) or the transaction is refused (too large), the batch is
+// pushed item by item. It returns the number of items written to etcd.
+func (e *Engine) pushItems(ctx context.Context, items []*secitem.SyncItem) (int, error) {
+	if len(items) == 0 {
+		return 0, nil
+	}
+	names := make([]string, len(items))
+	gets := make([]clientv3.Op, len(items))
+	for i, it := range items {
+		names[i] = e.keys.name(it.Key)
+		gets[i] = clientv3.OpGet(names[i])
+	}
+	resp, err := e.cli.Txn(ctx).Then(gets...).Commit()
+	if err != nil {
+		return 0, err
+	}
+	var local, mine []*secitem.SyncItem
+	var cmps []clientv3.Cmp
+	var puts []clientv3.Op
+	for i, it := range items {
+		name := names[i]
+		cmp := clientv3.Compare(clientv3.CreateRevision(name), "=", 0)
+		if kvs := resp.Responses[i].GetResponseRange().GetKvs(); len(kvs) == 1 {
+			remote, err := e.keys.openItem(name, kvs[0].Value)
+			if err == nil && !it.Newer(remote) {
+				local = append(local, remote) // etcd's version wins (or is this one)
+				continue
+			}
+			// A newer local version, or an undecryptable value (written
+			// under another key: ours replaces it).
+			cmp = clientv3.Compare(clientv3.ModRevision(name), "=", kvs[0].ModRevision)
+		}
+		sealed, err := e.keys.sealItem(name, it)
+		if err != nil {
+			return 0, err
+		}
+		mine = append(mine, it)
+		cmps = append(cmps, cmp)
+		puts = append(puts, clientv3.OpPut(name, string(sealed)))
+	}
+	pushed := 0
+	if len(puts) > 0 {
+		if beforeBatchPut != nil {
+			beforeBatchPut()
+		}
+		txn, err := e.cli.Txn(ctx).If(cmps...).Then(puts...).Commit()
+		switch {
+		case err == nil && txn.Succeeded:
+			pushed = len(puts)
+		case err != nil && ctx.Err() != nil:
+			return 0, err
+		default:
+			for _, it := range mine {
+				n, err := e.pushItem(ctx, it)
+				if err != nil {
+					return pushed, err
+				}
+				pushed += n
+			}
+		}
+	}
+	if len(local) > 0 {
+		if _, err := e.db.ApplySyncItems(local, nil); err != nil {
+			return pushed, err
+		}
+	}
+	return pushed, nil
+}
+
 // pushItem puts it in etcd unless etcd holds a version at least as new,
-// which it then applies locally instead. It returns 1 when it wrote.
+// which it then applies locally instead. It returns 1 when it wrote. It
+// is the one-item path of pushItems, taken after a batch's condition
+// failed.
 func (e *Engine) pushItem(ctx context.Context, it *secitem.SyncItem) (int, error) {
 	name := e.keys.name(it.Key)
 	for {

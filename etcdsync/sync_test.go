@@ -252,3 +252,85 @@ func TestStoredStatusWhileLocked(t *testing.T) {
 		})
 	}
 }
+
+// TestPushBatches pushes 150 new items in one round: etcd's revision
+// (one per write transaction) advances by three batches, not 150 puts,
+// and a second store pulls every item.
+func TestPushBatches(t *testing.T) {
+	et := startEtcd(t)
+	dir := t.TempDir()
+	a := newMember(t, et, dir, "a", "batch")
+	a.e.Pause()
+	for i := 0; i < 150; i++ {
+		if _, err := a.db.Add(syncItem(fmt.Sprintf("k%03d", i), secitem.ValueData, []byte(fmt.Sprintf("secret-%d", i)))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rev := func() int64 {
+		r, err := a.e.cli.Get(t.Context(), "any")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r.Header.Revision
+	}
+	before := rev()
+	pushed, err := a.e.push(t.Context())
+	if err != nil || pushed != 150 {
+		t.Fatalf("push: %d items, %v; want 150", pushed, err)
+	}
+	if d := rev() - before; d != 3 {
+		t.Fatalf("150 items took %d etcd write transactions, want 3 (batches of %d)", d, pushBatch)
+	}
+	if p := a.e.Status().Pending; p != 0 {
+		t.Fatalf("%d changes still pending after the push", p)
+	}
+	b := newMember(t, et, dir, "b", "batch")
+	converge(t, []*member{a, b})
+}
+
+// TestPushBatchConflict lets another writer change one of a batch's keys
+// between the batch's read and its write: the batch's condition fails and
+// its items are pushed one by one, the newest version of each winning.
+func TestPushBatchConflict(t *testing.T) {
+	et := startEtcd(t)
+	dir := t.TempDir()
+	a := newMember(t, et, dir, "a", "conflict")
+	b := newMember(t, et, dir, "b", "conflict")
+	a.e.Pause()
+	b.e.Pause()
+	for i := 0; i < 10; i++ {
+		if _, err := a.db.Add(syncItem(fmt.Sprintf("k%d", i), secitem.ValueData, []byte("from a"))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// b writes a newer k3 into etcd while a's batch is between read and write.
+	time.Sleep(2 * time.Millisecond)
+	if _, err := b.db.Add(syncItem("k3", secitem.ValueData, []byte("from b, newer"))); err != nil {
+		t.Fatal(err)
+	}
+	fired := 0
+	beforeBatchPut = func() {
+		fired++
+		if fired == 1 {
+			if _, err := b.e.push(t.Context()); err != nil {
+				t.Errorf("b's push: %v", err)
+			}
+		}
+	}
+	t.Cleanup(func() { beforeBatchPut = nil })
+	pushed, err := a.e.push(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fired == 0 {
+		t.Fatal("the batch path was not taken")
+	}
+	if pushed != 9 {
+		t.Fatalf("a pushed %d items, want 9 (k3 in etcd is newer and is taken instead)", pushed)
+	}
+	got, err := a.db.CopyMatching(syncItem("k3", secitem.ReturnData, true))
+	if err != nil || string(got.([]byte)) != "from b, newer" {
+		t.Fatalf("a's k3 after the conflict: %q, %v; want b's newer version", got, err)
+	}
+	converge(t, []*member{a, b})
+}
