@@ -17,9 +17,10 @@ import (
 	"github.com/secitemdb/secitemdb/secitem"
 )
 
-// kvInput is one call of the linearizability test on one account.
+// kvInput is one call of the linearizability test: on one account, or a
+// Lock or Unlock of the whole store (key "").
 type kvInput struct {
-	op    string // add, get, update, delete
+	op    string // add, get, update, delete, lock, unlock
 	key   string
 	value string
 }
@@ -30,15 +31,36 @@ type kvOutput struct {
 	value  string
 }
 
-// kvModel is the sequential specification: one account's value or none.
-// Adds of an existing account fail with ErrDuplicateItem; get, update and
-// delete of a missing one with ErrItemNotFound.
+// kvState is one account's value ("" when absent) and whether the store
+// is locked.
+type kvState struct {
+	value  string
+	locked bool
+}
+
+// whenUnlocked reports whether the account's items are WhenUnlocked (the
+// odd accounts) rather than Always (the even ones).
+func whenUnlocked(key string) bool { return (key[len(key)-1]-'0')%2 == 1 }
+
+// kvModel is the sequential specification: one account's value or none,
+// and the lock state. Adds of an existing account fail with
+// ErrDuplicateItem; get, update and delete of a missing one with
+// ErrItemNotFound. While the store is locked, a WhenUnlocked account's
+// Add, and the get and update of an existing one, fail with
+// ErrInteractionNotAllowed; its delete still works (decided from the
+// keyed index), and a missing one is still not found. Lock and Unlock
+// touch every account, so each account's history holds all of them.
 var kvModel = porcupine.Model{
 	Partition: func(history []porcupine.Operation) [][]porcupine.Operation {
 		by := map[string][]porcupine.Operation{}
 		var keys []string
+		var global []porcupine.Operation
 		for _, op := range history {
 			k := op.Input.(kvInput).key
+			if k == "" {
+				global = append(global, op)
+				continue
+			}
 			if _, ok := by[k]; !ok {
 				keys = append(keys, k)
 			}
@@ -47,37 +69,54 @@ var kvModel = porcupine.Model{
 		sort.Strings(keys)
 		out := make([][]porcupine.Operation, 0, len(keys))
 		for _, k := range keys {
-			out = append(out, by[k])
+			out = append(out, append(by[k], global...))
 		}
 		return out
 	},
-	Init: func() any { return "" }, // "" means absent
+	Init: func() any { return kvState{} },
 	Step: func(state, input, output any) (bool, any) {
-		s, in, out := state.(string), input.(kvInput), output.(kvOutput)
+		s, in, out := state.(kvState), input.(kvInput), output.(kvOutput)
+		switch in.op {
+		case "lock":
+			return out.status == 0, kvState{s.value, true}
+		case "unlock":
+			return out.status == 0, kvState{s.value, false}
+		}
+		held := s.locked && whenUnlocked(in.key)
 		switch in.op {
 		case "add":
-			if s == "" {
-				return out.status == 0, in.value
+			switch {
+			case held:
+				return out.status == secitem.ErrInteractionNotAllowed, s
+			case s.value == "":
+				return out.status == 0, kvState{in.value, s.locked}
 			}
 			return out.status == secitem.ErrDuplicateItem, s
 		case "get":
-			if s == "" {
+			switch {
+			case s.value == "":
 				return out.status == secitem.ErrItemNotFound, s
+			case held:
+				return out.status == secitem.ErrInteractionNotAllowed, s
 			}
-			return out.status == 0 && out.value == s, s
+			return out.status == 0 && out.value == s.value, s
 		case "update":
-			if s == "" {
+			switch {
+			case s.value == "":
 				return out.status == secitem.ErrItemNotFound, s
+			case held:
+				return out.status == secitem.ErrInteractionNotAllowed, s
 			}
-			return out.status == 0, in.value
+			return out.status == 0, kvState{in.value, s.locked}
 		case "delete":
-			if s == "" {
+			if s.value == "" {
 				return out.status == secitem.ErrItemNotFound, s
 			}
-			return out.status == 0, ""
+			return out.status == 0, kvState{"", s.locked}
 		}
 		return false, s
 	},
+	Equal: func(a, b any) bool { return a.(kvState) == b.(kvState) },
 	DescribeOperation: func(input, output any) string {
 		in, out := input.(kvInput), output.(kvOutput)
 		return fmt.Sprintf("%s(%s, %q) -> %d %q", in.op, in.key, in.value, out.status, out.value)
@@ -85,10 +124,12 @@ var kvModel = porcupine.Model{
 }
 
 // CC-1: 64 goroutines of mixed Add, CopyMatching, Update and Delete on a
-// few accounts, while another goroutine cycles Lock and Unlock (the items
-// are AccessibleAlways, so locking must not disturb them). The history is
-// checked for linearizability with porcupine; run under -race it also
-// checks for data races. A watchdog fails the test instead of hanging.
+// few accounts, half of them AccessibleAlways and half WhenUnlocked, while
+// another goroutine cycles Lock and Unlock, its calls part of the history.
+// The history is checked for linearizability with porcupine (the model
+// says what a locked store answers for each kind of item); run under
+// -race it also checks for data races. A watchdog fails the test instead
+// of hanging.
 func TestLinearizable(t *testing.T) {
 	duration := 3 * time.Second
 	goroutines := 64
@@ -140,21 +181,41 @@ func TestLinearizable(t *testing.T) {
 	go func() {
 		defer wg.Done()
 		for !stop.Load() {
-			if err := db.Lock(); err != nil {
+			call := clock.Add(1)
+			err := db.Lock()
+			ret := clock.Add(1)
+			if err != nil {
 				t.Error(err)
 				return
 			}
-			if err := db.Unlock(passA); err != nil {
+			mu.Lock()
+			history = append(history, porcupine.Operation{ClientId: goroutines, Input: kvInput{op: "lock"}, Call: call, Output: kvOutput{}, Return: ret})
+			mu.Unlock()
+			time.Sleep(time.Millisecond) // let calls meet the locked store
+			call = clock.Add(1)
+			err = db.Unlock(passA)
+			ret = clock.Add(1)
+			if err != nil {
 				t.Error(err)
 				return
 			}
+			mu.Lock()
+			history = append(history, porcupine.Operation{ClientId: goroutines, Input: kvInput{op: "unlock"}, Call: call, Output: kvOutput{}, Return: ret})
+			mu.Unlock()
 			cycles.Add(1)
 		}
 	}()
 	time.Sleep(duration)
 	stop.Store(true)
 	wg.Wait()
-	res, info := porcupine.CheckOperationsVerbose(kvModel, history, 5*time.Minute)
+	watchdog.Stop() // the calls are done; the check below has its own limit
+	// Lock and Unlock are in every account's history, which makes the
+	// search longer: the soak's history gets an hour.
+	checkTime := 5 * time.Minute
+	if soak {
+		checkTime = time.Hour
+	}
+	res, info := porcupine.CheckOperationsVerbose(kvModel, history, checkTime)
 	if res == porcupine.Illegal {
 		f := filepath.Join(t.TempDir(), "history.html")
 		_ = porcupine.VisualizePath(kvModel, info, f)
@@ -172,6 +233,9 @@ func kvCall(db *secitem.DB, in kvInput) kvOutput {
 	case "add":
 		q[secitem.ValueData] = []byte(in.value)
 		q[secitem.AttrAccessible] = secitem.AccessibleAlways
+		if whenUnlocked(in.key) {
+			q[secitem.AttrAccessible] = secitem.AccessibleWhenUnlocked
+		}
 		_, err := db.Add(q)
 		return kvOutput{status: statusOf(err)}
 	case "get":
