@@ -253,6 +253,14 @@ func TestStoredStatusWhileLocked(t *testing.T) {
 	}
 }
 
+// quiesce pauses e and waits for a round in flight to end, so a test can
+// call push itself with no round running beside it.
+func quiesce(e *Engine) {
+	e.Pause()
+	e.round.Lock() // empty on purpose: a barrier behind a round in flight
+	e.round.Unlock()
+}
+
 // TestPushBatches pushes 150 new items in one round: etcd's revision
 // (one per write transaction) advances by three batches, not 150 puts,
 // and a second store pulls every item.
@@ -260,7 +268,7 @@ func TestPushBatches(t *testing.T) {
 	et := startEtcd(t)
 	dir := t.TempDir()
 	a := newMember(t, et, dir, "a", "batch")
-	a.e.Pause()
+	quiesce(a.e)
 	for i := 0; i < 150; i++ {
 		if _, err := a.db.Add(syncItem(fmt.Sprintf("k%03d", i), secitem.ValueData, []byte(fmt.Sprintf("secret-%d", i)))); err != nil {
 			t.Fatal(err)
@@ -294,10 +302,12 @@ func TestPushBatches(t *testing.T) {
 func TestPushBatchConflict(t *testing.T) {
 	et := startEtcd(t)
 	dir := t.TempDir()
+	// Registered first, so it runs after the engines are closed.
+	t.Cleanup(func() { beforeBatchPut = nil })
 	a := newMember(t, et, dir, "a", "conflict")
 	b := newMember(t, et, dir, "b", "conflict")
-	a.e.Pause()
-	b.e.Pause()
+	quiesce(a.e)
+	quiesce(b.e)
 	for i := 0; i < 10; i++ {
 		if _, err := a.db.Add(syncItem(fmt.Sprintf("k%d", i), secitem.ValueData, []byte("from a"))); err != nil {
 			t.Fatal(err)
@@ -317,8 +327,8 @@ func TestPushBatchConflict(t *testing.T) {
 			}
 		}
 	}
-	t.Cleanup(func() { beforeBatchPut = nil })
 	pushed, err := a.e.push(t.Context())
+	beforeBatchPut = nil // before converge sets the engines going
 	if err != nil {
 		t.Fatal(err)
 	}
