@@ -276,16 +276,42 @@ const pushBatch = 64
 // write, to let another writer in.
 var beforeBatchPut func()
 
-// pushItems pushes a batch in two round trips: one transaction reads
-// every item's etcd key, one writes all the local versions that are newer
-// than etcd's, on the condition that none of those keys changed in
-// between. Versions in etcd at least as new are applied locally instead.
-// When the condition fails (another store wrote one of the keys
-// meanwhile) or the transaction is refused (too large), the batch is
-// pushed item by item. It returns the number of items written to etcd.
+// pushItems pushes a batch, retrying until it is in: it tries the whole
+// batch once (tryPush), and when another store wrote one of its keys
+// meanwhile, or etcd refuses the transaction (too large), it pushes the
+// items one at a time, each retried until its compare holds. It returns
+// the number of items written to etcd.
 func (e *Engine) pushItems(ctx context.Context, items []*secitem.SyncItem) (int, error) {
+	n, done, err := e.tryPush(ctx, items)
+	if done || err != nil && (ctx.Err() != nil || len(items) == 1) {
+		return n, err
+	}
+	pushed := 0
+	for _, it := range items {
+		for {
+			n, done, err := e.tryPush(ctx, []*secitem.SyncItem{it})
+			if err != nil {
+				return pushed, err
+			}
+			if done {
+				pushed += n
+				break
+			}
+			// Someone wrote meanwhile: compare again.
+		}
+	}
+	return pushed, nil
+}
+
+// tryPush makes one attempt at a batch in two round trips: one
+// transaction reads every item's etcd key, one writes all the local
+// versions that are newer than etcd's, on the condition that none of
+// those keys changed in between; versions in etcd at least as new are
+// applied locally instead. done is false when the condition failed
+// (nothing was written or applied).
+func (e *Engine) tryPush(ctx context.Context, items []*secitem.SyncItem) (pushed int, done bool, err error) {
 	if len(items) == 0 {
-		return 0, nil
+		return 0, true, nil
 	}
 	names := make([]string, len(items))
 	gets := make([]clientv3.Op, len(items))
@@ -295,9 +321,9 @@ func (e *Engine) pushItems(ctx context.Context, items []*secitem.SyncItem) (int,
 	}
 	resp, err := e.cli.Txn(ctx).Then(gets...).Commit()
 	if err != nil {
-		return 0, err
+		return 0, false, err
 	}
-	var local, mine []*secitem.SyncItem
+	var local []*secitem.SyncItem
 	var cmps []clientv3.Cmp
 	var puts []clientv3.Op
 	for i, it := range items {
@@ -315,78 +341,29 @@ func (e *Engine) pushItems(ctx context.Context, items []*secitem.SyncItem) (int,
 		}
 		sealed, err := e.keys.sealItem(name, it)
 		if err != nil {
-			return 0, err
+			return 0, false, err
 		}
-		mine = append(mine, it)
 		cmps = append(cmps, cmp)
 		puts = append(puts, clientv3.OpPut(name, string(sealed)))
 	}
-	pushed := 0
 	if len(puts) > 0 {
 		if beforeBatchPut != nil {
 			beforeBatchPut()
 		}
 		txn, err := e.cli.Txn(ctx).If(cmps...).Then(puts...).Commit()
-		switch {
-		case err == nil && txn.Succeeded:
-			pushed = len(puts)
-		case err != nil && ctx.Err() != nil:
-			return 0, err
-		default:
-			for _, it := range mine {
-				n, err := e.pushItem(ctx, it)
-				if err != nil {
-					return pushed, err
-				}
-				pushed += n
-			}
+		if err != nil {
+			return 0, false, err
+		}
+		if !txn.Succeeded {
+			return 0, false, nil
 		}
 	}
 	if len(local) > 0 {
 		if _, err := e.db.ApplySyncItems(local, nil); err != nil {
-			return pushed, err
+			return len(puts), true, err
 		}
 	}
-	return pushed, nil
-}
-
-// pushItem puts it in etcd unless etcd holds a version at least as new,
-// which it then applies locally instead. It returns 1 when it wrote. It
-// is the one-item path of pushItems, taken after a batch's condition
-// failed.
-func (e *Engine) pushItem(ctx context.Context, it *secitem.SyncItem) (int, error) {
-	name := e.keys.name(it.Key)
-	for {
-		resp, err := e.cli.Get(ctx, name)
-		if err != nil {
-			return 0, err
-		}
-		cmp := clientv3.Compare(clientv3.CreateRevision(name), "=", 0)
-		if len(resp.Kvs) == 1 {
-			kv := resp.Kvs[0]
-			remote, err := e.keys.openItem(name, kv.Value)
-			if err == nil && !it.Newer(remote) {
-				// etcd's version wins (or is this one): take it.
-				_, err := e.db.ApplySyncItems([]*secitem.SyncItem{remote}, nil)
-				return 0, err
-			}
-			// A newer local version, or an undecryptable value (written
-			// under another key: ours replaces it).
-			cmp = clientv3.Compare(clientv3.ModRevision(name), "=", kv.ModRevision)
-		}
-		sealed, err := e.keys.sealItem(name, it)
-		if err != nil {
-			return 0, err
-		}
-		txn, err := e.cli.Txn(ctx).If(cmp).Then(clientv3.OpPut(name, string(sealed))).Commit()
-		if err != nil {
-			return 0, err
-		}
-		if txn.Succeeded {
-			return 1, nil
-		}
-		// Someone wrote meanwhile: compare again.
-	}
+	return len(puts), true, nil
 }
 
 // pull applies every item modified in etcd after the last applied

@@ -48,7 +48,7 @@ func (ref bucketRef) name() []byte {
 	case refVers:
 		return bucketVers
 	}
-	return []byte(storedClasses[ref-refItems].Code)
+	return classBucket(storedClasses[ref-refItems])
 }
 
 // bucketRoots are the root pages of the buckets at one commit (0: the
@@ -90,13 +90,11 @@ func (tx *Tx) direct(ref bucketRef) (m *mapping, root uint64, ok bool) {
 	if tx.writable {
 		return nil, 0, false
 	}
-	if tx.m.data == nil {
-		tx.m = mapOf(tx.btx)
-		tx.dataBase, tx.dataSize = uintptr(unsafe.Pointer(unsafe.SliceData(tx.m.data))), int64(len(tx.m.data))
+	if tx.roots == nil {
 		tx.roots = tx.db.rootsAt(tx.btx)
 	}
 	root = tx.roots.roots[ref]
-	return &tx.m, root, root != 0
+	return tx.mapped(), root, root != 0
 }
 
 // rootsAt returns the bucket roots of btx's commit, from the cache when a

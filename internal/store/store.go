@@ -342,12 +342,9 @@ type Tx struct {
 	spare    []*bbolt.Cursor
 	spareArr [8]*bbolt.Cursor
 
-	// The mapped data as this transaction sees it (see fitsFile).
-	dataBase uintptr
-	dataSize int64
-
-	// Direct lookups of a read transaction (see direct.go): the map, the
-	// bucket roots of its commit, and a cursor over the index.
+	// The mapped data as this transaction sees it (see mapped), and for
+	// the direct lookups of a read transaction (see direct.go) the bucket
+	// roots of its commit and a cursor over the index.
 	m      mapping
 	roots  *bucketRoots
 	mc     mcursor
@@ -441,14 +438,19 @@ func (tx *Tx) getRow(c *schema.Class, row uint64) []byte {
 
 // value returns v, or nil when it cannot be a stored value (fitsFile).
 func (tx *Tx) value(v []byte) []byte {
-	if tx.dataSize == 0 {
-		// Once per transaction: Info allocates.
-		tx.dataBase, tx.dataSize = tx.btx.DB().Info().Data, tx.btx.Size()
-	}
-	if !fitsData(tx.dataBase, tx.dataSize, v) {
+	if !tx.mapped().fits(v) {
 		return nil
 	}
 	return v
+}
+
+// mapped returns the mapped data as this transaction sees it, looked up
+// once per transaction (DB.Info allocates).
+func (tx *Tx) mapped() *mapping {
+	if tx.m.data == nil {
+		tx.m = mapOf(tx.btx)
+	}
+	return &tx.m
 }
 
 // fitsFile reports whether v, a value bbolt handed out, can be real: a
@@ -461,22 +463,24 @@ func (tx *Tx) value(v []byte) []byte {
 // treated as a damaged record instead. (A write transaction's own values
 // live in memory bbolt allocated, with their true sizes.)
 func fitsFile(btx *bbolt.Tx, v []byte) bool {
-	return fitsData(btx.DB().Info().Data, btx.Size(), v)
+	m := mapOf(btx)
+	return m.fits(v)
 }
 
-// fitsData is fitsFile for a mapping at base holding size bytes of data.
-func fitsData(base uintptr, size int64, v []byte) bool {
-	if int64(len(v)) > size {
+// fits is fitsFile for the mapping m.
+func (m *mapping) fits(v []byte) bool {
+	if len(v) > len(m.data) {
 		return false
 	}
 	if len(v) == 0 {
 		return true
 	}
+	base := uintptr(unsafe.Pointer(unsafe.SliceData(m.data)))
 	p := uintptr(unsafe.Pointer(unsafe.SliceData(v)))
-	if p < base || p >= base+uintptr(size) {
+	if p < base || p >= base+uintptr(len(m.data)) {
 		return true // not in the mapping
 	}
-	return p+uintptr(len(v)) <= base+uintptr(size)
+	return p+uintptr(len(v)) <= base+uintptr(len(m.data))
 }
 
 // index returns the postings bucket.
