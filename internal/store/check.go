@@ -9,6 +9,7 @@ import (
 	"go.etcd.io/bbolt"
 
 	"github.com/secitemdb/secitemdb/internal/status"
+	"github.com/secitemdb/secitemdb/protect"
 	"github.com/secitemdb/secitemdb/schema"
 )
 
@@ -75,6 +76,7 @@ func (db *DB) Check() (rep CheckReport, err error) {
 	defer unguard(guard())
 	defer recoverCorrupt(&err)
 	rep.Items = map[string]map[string]int{}
+	defer db.readers.leave(db.enterReader())
 	err = db.bolt.View(func(btx *bbolt.Tx) error {
 		problems, sound := walkTree(db.path, uint64(btx.ID()), maxProblems)
 		for _, p := range problems {
@@ -90,6 +92,14 @@ func (db *DB) Check() (rep CheckReport, err error) {
 		}
 		tx := &Tx{db: db, btx: btx}
 		owned := map[string]bool{} // posting keys owned by parsed records
+		if n := db.plog.Damaged(); n > 0 {
+			rep.add(Problem{Detail: fmt.Sprintf("posting log: %d values are damaged (their postings are lost until the items are rewritten)", n)})
+		}
+		logged := func(key []byte) bool {
+			var t protect.Tag
+			copy(t[:], key)
+			return db.plog.holds(t, binary.BigEndian.Uint64(key[tagSize:]), tx.txid())
+		}
 		live := map[uint64]bool{}
 		for _, c := range schema.Classes() {
 			cur := btx.Bucket(classBucket(c)).Cursor()
@@ -112,7 +122,7 @@ func (db *DB) Check() (rep CheckReport, err error) {
 				for i := 0; i < r.nposted; i++ {
 					key := append(bytes.Clone(r.postedTags()[i*tagSize:(i+1)*tagSize]), k...)
 					owned[string(key)] = true
-					if btx.Bucket(bucketIndex).Get(key) == nil {
+					if btx.Bucket(bucketIndex).Get(key) == nil && !logged(key) {
 						rep.add(Problem{Class: c.Code, Row: row, Ref: r.PersistentRef(), Detail: "an index posting is missing"})
 					}
 				}
@@ -141,6 +151,12 @@ func (db *DB) Check() (rep CheckReport, err error) {
 				rep.add(Problem{Detail: fmt.Sprintf("index posting %s belongs to no item", hexShort(k))})
 			}
 		}
+		db.plog.each(tx.txid(), func(t protect.Tag, row uint64) {
+			k := binary.BigEndian.AppendUint64(t[:], row)
+			if !owned[string(k)] {
+				rep.add(Problem{Detail: fmt.Sprintf("logged posting %s belongs to no item", hexShort(k))})
+			}
+		})
 		vc := btx.Bucket(bucketVers).Cursor()
 		for k, v := vc.First(); k != nil; k, v = vc.Next() {
 			if len(k) != 8 || len(v) != chunkSize {

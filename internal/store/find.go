@@ -321,7 +321,7 @@ func (tx *Tx) intersect(prefixes [][]byte, from uint64, fn func(row uint64) (boo
 	seekKey := &tx.seekBuf
 	if len(prefixes) == 1 {
 		// One posting list: seek once, then step along it.
-		cur := tx.indexCursor()
+		cur := tx.postingCursor(prefixes[0])
 		defer tx.releaseCursor(cur)
 		copy(seekKey[:], prefixes[0])
 		binary.BigEndian.PutUint64(seekKey[tagSize:], from)
@@ -335,7 +335,7 @@ func (tx *Tx) intersect(prefixes [][]byte, from uint64, fn func(row uint64) (boo
 	}
 	curs := make([]seeker, len(prefixes))
 	for i := range prefixes {
-		curs[i] = tx.indexCursor()
+		curs[i] = tx.postingCursor(prefixes[i])
 	}
 	defer func() {
 		for _, c := range curs {
@@ -405,6 +405,11 @@ func (tx *Tx) releaseCursor(c seeker) {
 		}
 	case *bbolt.Cursor:
 		tx.release(c)
+	case *logSeeker:
+		tx.releaseCursor(c.main)
+		if c == &tx.ls {
+			tx.lsBusy = false
+		}
 	}
 }
 
@@ -440,8 +445,11 @@ func (tx *Tx) ByPrimaryKey(c *schema.Class, fields schema.Fields) (*Record, erro
 	if err != nil {
 		return nil, err
 	}
-	cur := tx.index().Cursor()
-	for k, _ := cur.Seek(lk[:]); k != nil && bytes.HasPrefix(k, lk[:]); k, _ = cur.Next() {
+	cur := tx.postingCursor(lk[:])
+	defer tx.releaseCursor(cur)
+	var seek [tagSize + 8]byte
+	copy(seek[:], lk[:])
+	for k, _ := cur.Seek(seek[:]); k != nil && bytes.HasPrefix(k, lk[:]); k, _ = cur.Next() {
 		if len(k) != tagSize+8 {
 			continue
 		}

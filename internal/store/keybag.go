@@ -125,6 +125,9 @@ func (db *DB) Wipe() error {
 			}
 		}
 		tx.forgetBuckets()
+		if err := tx.dropLog(); err != nil {
+			return err
+		}
 		if err := tx.dropSyncBuckets(); err != nil {
 			return err
 		}

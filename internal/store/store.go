@@ -7,6 +7,7 @@
 //	meta                format, store ID, keybag, version root, generation; its sequence numbers rows
 //	genp inet cert keys records by row number (8 bytes big-endian)
 //	idx                 postings: tag (12 bytes) ‖ row (8 bytes) → empty
+//	plog                postings not yet in idx, one value per commit (postlog.go)
 //	vers                the version table (versions.go)
 //
 // Rows are numbered from one sequence for all classes and never reused,
@@ -44,7 +45,9 @@ import (
 )
 
 // FormatVersion is the version of the file layout this package writes.
-const FormatVersion = 1
+// Format 2 added the posting log (postlog.go); a format-1 store opens
+// as is and becomes format 2 with its first logged posting.
+const FormatVersion = 2
 
 var (
 	bucketMeta  = []byte("meta")
@@ -88,6 +91,10 @@ type DB struct {
 
 	tagMu  sync.RWMutex
 	tagMap map[tagKey]protect.Tag // see Tag
+
+	plog      postingLog    // the logged postings, see postlog.go
+	readers   readerSet     // read transactions in progress, see postlog.go
+	committed atomic.Uint64 // the last commit this handle knows of
 
 	vcache versionCache                // see currentVersion
 	roots  atomic.Pointer[bucketRoots] // see rootsAt
@@ -184,7 +191,7 @@ func (db *DB) load() (err error) {
 		if meta == nil {
 			return status.New(status.Decode, "the file is not a secitemdb store (no meta bucket)")
 		}
-		if f := meta.Get(keyFormat); len(f) != 1 || f[0] != FormatVersion {
+		if f := meta.Get(keyFormat); len(f) != 1 || (f[0] != 1 && f[0] != FormatVersion) {
 			return status.New(status.Decode, "unsupported store format")
 		}
 		for _, name := range allBuckets() {
@@ -231,6 +238,8 @@ func (db *DB) load() (err error) {
 		}
 		db.badChunks, db.rootMatches = verifyVersions(btx, db.ix)
 		db.rows.Store(meta.Sequence())
+		db.plog.load(btx)
+		db.committed.Store(uint64(btx.ID()))
 		return nil
 	})
 }
@@ -263,7 +272,7 @@ func create(path string, dev protect.Device) error {
 		return ioError("failed to create store", err)
 	}
 	err = bdb.Update(func(btx *bbolt.Tx) error {
-		for _, name := range allBuckets() {
+		for _, name := range append(allBuckets(), bucketPlog) {
 			if _, err := btx.CreateBucket(name); err != nil {
 				return err
 			}
@@ -354,6 +363,16 @@ type Tx struct {
 	tagBuf       [16]protect.Tag
 	prefixBuf    [8][]byte
 	compiledBusy bool
+
+	// The posting log (postlog.go): this transaction's operations, the
+	// tags whose entries it changed and the change to the live count (to
+	// take back on rollback), and a cursor over a tag's postings.
+	logOps  []byte
+	logTags map[protect.Tag]struct{}
+	logAll  bool // every tag's entries changed (a merge or a wipe)
+	logLive int
+	ls      logSeeker
+	lsBusy  bool
 
 	seekBuf [tagSize + 8]byte // see intersect
 	aadBuf  [512]byte         // see Read
@@ -508,6 +527,9 @@ func (tx *Tx) forgetBuckets() {
 func (db *DB) View(fn func(*Tx) error) (err error) {
 	defer unguard(guard())
 	defer recoverCorrupt(&err)
+	// Registered before bbolt's transaction begins, with a commit no newer
+	// than the one it will read: the log's ended entries it may need stay.
+	defer db.readers.leave(db.enterReader())
 	err = db.bolt.View(func(btx *bbolt.Tx) error {
 		// Read transactions come from a pool: a Tx carries kilobytes of
 		// buffers, and nothing keeps one past its transaction.
@@ -520,6 +542,15 @@ func (db *DB) View(fn func(*Tx) error) (err error) {
 		return fn(tx)
 	})
 	return mapBoltError(err)
+}
+
+// enterReader registers a read transaction about to begin, under the last
+// commit this handle knows of (no newer than the one it will read); give
+// the result to readers.leave when it ends.
+func (db *DB) enterReader() uint64 {
+	since := db.committed.Load()
+	db.readers.enter(since)
+	return since
 }
 
 var readTxPool = sync.Pool{New: func() any { return new(Tx) }}
@@ -542,10 +573,24 @@ func (db *DB) Update(fn func(*Tx) error) (err error) {
 	defer unguard(guard())
 	defer recoverCorrupt(&err)
 	fnErr := false
-	var generation uint64
-	err = db.bolt.Update(func(btx *bbolt.Tx) error {
+	var generation, txid uint64
+	err = db.bolt.Update(func(btx *bbolt.Tx) (err error) {
 		tx := &Tx{db: db, btx: btx, writable: true}
-		err := fn(tx)
+		txid = tx.txid()
+		defer func() {
+			// A rolled-back transaction takes its log entries back.
+			if r := recover(); r != nil {
+				tx.undoLog()
+				panic(r)
+			}
+			if err != nil {
+				tx.undoLog()
+			}
+		}()
+		err = fn(tx)
+		if err == nil {
+			err = tx.flushLog()
+		}
 		if err == nil {
 			err = tx.flushVersions()
 		}
@@ -568,6 +613,7 @@ func (db *DB) Update(fn func(*Tx) error) (err error) {
 	if err != nil {
 		return mapBoltError(err)
 	}
+	db.committed.Store(txid)
 	if err := failpoint.Hit("store:after-commit"); err != nil {
 		return err
 	}

@@ -54,6 +54,7 @@ func storeWith(t *testing.T, n int) string {
 	for i := 0; i < n; i++ {
 		insert(t, db, "user-"+strings.Repeat("x", i%7)+string(rune('a'+i%26))+string(rune('a'+i/26%26)), "s")
 	}
+	mergeLogNow(t, db) // the postings in the index, a tree of several pages
 	db.Close()
 	return path
 }

@@ -117,13 +117,11 @@ func (tx *Tx) dropPostings(r *Record) error {
 }
 
 func (tx *Tx) removePostings(r *Record) error {
-	idx := tx.index()
 	posted := r.postedTags()
-	key := make([]byte, tagSize+8)
 	for i := 0; i < r.nposted; i++ {
-		copy(key, posted[i*tagSize:(i+1)*tagSize])
-		binary.BigEndian.PutUint64(key[tagSize:], r.Row)
-		if err := idx.Delete(key); err != nil {
+		var t protect.Tag
+		copy(t[:], posted[i*tagSize:])
+		if err := tx.unpost(t, r.Row); err != nil {
 			return err
 		}
 	}
@@ -133,6 +131,7 @@ func (tx *Tx) removePostings(r *Record) error {
 // removeAllPostings removes every posting of a row whose header is too
 // damaged to say which it owns (a full index scan; only for corrupt rows).
 func (tx *Tx) removeAllPostings(row uint64) error {
+	tx.unpostRow(row)
 	idx := tx.index()
 	var dead [][]byte
 	cur := idx.Cursor()
@@ -247,14 +246,8 @@ func (tx *Tx) put(s *Sealed) (*Record, error) {
 	if err := items.Put(rowKey(s.Row), s.rec); err != nil {
 		return nil, err
 	}
-	idx := tx.index()
-	pk := make([]byte, tagSize+8)
 	for _, t := range s.posted {
-		copy(pk, t[:])
-		binary.BigEndian.PutUint64(pk[tagSize:], s.Row)
-		if err := idx.Put(pk, nil); err != nil {
-			return nil, err
-		}
+		tx.post(t, s.Row)
 	}
 	if err := tx.setVersion(s.Row, s.version); err != nil {
 		return nil, err

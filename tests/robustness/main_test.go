@@ -28,6 +28,7 @@ import (
 	"time"
 
 	"github.com/secitemdb/secitemdb/internal/failpoint"
+	"github.com/secitemdb/secitemdb/internal/store"
 	"github.com/secitemdb/secitemdb/protect"
 	"github.com/secitemdb/secitemdb/secitem"
 )
@@ -36,6 +37,9 @@ import (
 const childEnv = "SECITEM_ROBUSTNESS_CHILD"
 
 func TestMain(m *testing.M) {
+	// The posting log merges into the index every few items, so crashes,
+	// faults and races meet merges too (children included).
+	store.SetMergeLimits(48, 48)
 	if role := os.Getenv(childEnv); role != "" {
 		os.Exit(runChild(role))
 	}

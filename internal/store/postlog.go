@@ -1,0 +1,639 @@
+package store
+
+import (
+	"bytes"
+	"encoding/binary"
+	"slices"
+	"sort"
+	"sync"
+
+	"go.etcd.io/bbolt"
+
+	"github.com/secitemdb/secitemdb/protect"
+)
+
+// The posting log.
+//
+// An item owns three or more postings (its lookup key, its indexed
+// attributes), and their tags are keyed hashes: each lands on its own
+// random page of the index. Putting them there at once made one Add dirty
+// fourteen pages and a group of 64 Adds 141, where the records alone take
+// one or two. New postings therefore go to a log first: each commit
+// appends its posting changes as one value at the end of bucket "plog"
+// (one page, next to the last commit's), and an in-memory table of the
+// logged postings, rebuilt from the log at Open, answers lookups beside
+// the index. When the log holds more than a share of the store's rows
+// (mergeLimit), the commit that finds it so writes every logged posting
+// into the index in key order (each index page is then rewritten once
+// for many postings) and empties the log.
+//
+// Bucket "plog": sequence (8 bytes big-endian) → one commit's operations,
+// each op (1 byte: '+' posted, '-' removed) ‖ tag (12) ‖ row (8).
+// A posting is removed from wherever it is: from the log when the log
+// holds it, from the index otherwise.
+//
+// The table is shared by every transaction, so each entry carries the
+// commit that logged it and the commit from which it is no longer in the
+// log (removed, or merged into the index): a reader of commit T sees the
+// entries with add ≤ T < end, exactly the log as of T, and the index of
+// commit T has the merged ones. Ended entries are dropped once no reader
+// older than their end is left (readerSet). A write transaction stamps its
+// changes with its own ID and takes them back if it rolls back.
+
+var bucketPlog = []byte("plog")
+
+const (
+	logOpSize = 1 + tagSize + 8
+	opPost    = '+'
+	opUnpost  = '-'
+	never     = ^uint64(0)
+)
+
+// Merge bounds, in logged postings: the log is merged into the index when
+// it holds more than a quarter of the rows handed out, within these.
+var (
+	minMerge = 8192
+	maxMerge = 1 << 18
+)
+
+// SetMergeLimits sets the bounds, in logged postings, between which the
+// posting log is merged into the index (a quarter of the rows handed out,
+// clamped to [lo, hi]), and returns a function restoring the previous
+// ones. It is for tests, which make merges frequent; it must not be called
+// while a store is open.
+func SetMergeLimits(lo, hi int) (restore func()) {
+	oldLo, oldHi := minMerge, maxMerge
+	minMerge, maxMerge = lo, hi
+	return func() { minMerge, maxMerge = oldLo, oldHi }
+}
+
+// mergeLimit is the number of live logged postings that triggers a merge
+// for a store that has handed out rows row numbers.
+func mergeLimit(rows uint64) int {
+	n := int(min(rows/4, uint64(maxMerge)))
+	return max(n, minMerge)
+}
+
+// logEntry is one logged posting of a tag.
+type logEntry struct {
+	row uint64
+	add uint64 // the commit that logged it (0: logged before Open)
+	end uint64 // the commit from which it is out of the log; never while it is in
+}
+
+// postingLog is the in-memory table of the logged postings.
+type postingLog struct {
+	mu   sync.RWMutex
+	tags map[protect.Tag][]logEntry // ascending rows
+	live int                        // entries with end == never
+
+	ended     map[protect.Tag]struct{} // tags holding ended entries
+	oldestEnd uint64                   // the smallest end among them (never: none)
+
+	damaged int // log values that did not parse at Open (see Check)
+}
+
+// reset empties the table.
+func (l *postingLog) reset() {
+	l.tags = map[protect.Tag][]logEntry{}
+	l.ended = map[protect.Tag]struct{}{}
+	l.live, l.oldestEnd, l.damaged = 0, never, 0
+}
+
+// load rebuilds the table from the log of btx's commit. A log whose pages
+// bbolt cannot walk keeps what was read before the damage and counts as
+// one damaged value: the store still opens, lookups miss the lost
+// postings, and Check reports them.
+func (l *postingLog) load(btx *bbolt.Tx) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.reset()
+	defer func() {
+		if recover() != nil {
+			l.damaged++
+		}
+	}()
+	b := btx.Bucket(bucketPlog)
+	if b == nil {
+		return
+	}
+	c := b.Cursor()
+	for k, v := c.First(); k != nil; k, v = c.Next() {
+		if !fitsFile(btx, v) || len(v)%logOpSize != 0 {
+			l.damaged++
+			continue
+		}
+		for ; len(v) > 0; v = v[logOpSize:] {
+			var t protect.Tag
+			copy(t[:], v[1:])
+			row := binary.BigEndian.Uint64(v[1+tagSize:])
+			switch v[0] {
+			case opPost:
+				if l.find(t, row) < 0 {
+					l.insert(t, logEntry{row: row, end: never})
+					l.live++
+				}
+			case opUnpost:
+				if i := l.find(t, row); i >= 0 {
+					es := l.tags[t]
+					es = slices.Delete(es, i, i+1)
+					if len(es) == 0 {
+						delete(l.tags, t)
+					} else {
+						l.tags[t] = es
+					}
+					l.live--
+				}
+			default:
+				l.damaged++
+			}
+		}
+	}
+}
+
+// find returns the index of the live entry of (t, row), or -1.
+func (l *postingLog) find(t protect.Tag, row uint64) int {
+	es := l.tags[t]
+	for i := sort.Search(len(es), func(i int) bool { return es[i].row >= row }); i < len(es) && es[i].row == row; i++ {
+		if es[i].end == never {
+			return i
+		}
+	}
+	return -1
+}
+
+// insert adds e after the entries of t with rows up to e.row.
+func (l *postingLog) insert(t protect.Tag, e logEntry) {
+	es := l.tags[t]
+	i := sort.Search(len(es), func(i int) bool { return es[i].row > e.row })
+	l.tags[t] = slices.Insert(es, i, e)
+}
+
+// noteEnded records that t holds an entry ended at txid.
+func (l *postingLog) noteEnded(t protect.Tag, txid uint64) {
+	l.ended[t] = struct{}{}
+	l.oldestEnd = min(l.oldestEnd, txid)
+}
+
+// rowsFrom appends to dst (up to its capacity) the rows from row from on
+// that tag t has in the log as commit txid sees it, in ascending order; more
+// reports that rows may remain beyond those.
+func (l *postingLog) rowsFrom(t protect.Tag, txid, from uint64, dst []uint64) (rows []uint64, more bool) {
+	l.mu.RLock()
+	es := l.tags[t]
+	i := 0
+	if len(es) > 8 {
+		i = sort.Search(len(es), func(i int) bool { return es[i].row >= from })
+	}
+	for ; i < len(es); i++ {
+		e := &es[i]
+		if e.row < from || e.add > txid || txid >= e.end {
+			continue
+		}
+		if n := len(dst); n > 0 && dst[n-1] == e.row {
+			continue
+		}
+		if len(dst) == cap(dst) {
+			more = true
+			break
+		}
+		dst = append(dst, e.row)
+	}
+	l.mu.RUnlock()
+	return dst, more
+}
+
+// holds reports whether the log as commit txid sees it has (t, row).
+func (l *postingLog) holds(t protect.Tag, row, txid uint64) bool {
+	var buf [1]uint64
+	rows, _ := l.rowsFrom(t, txid, row, buf[:0])
+	return len(rows) == 1 && rows[0] == row
+}
+
+// each calls fn for every posting in the log as commit txid sees it.
+func (l *postingLog) each(txid uint64, fn func(t protect.Tag, row uint64)) {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	for t, es := range l.tags {
+		for _, e := range es {
+			if e.add <= txid && txid < e.end {
+				fn(t, e.row)
+			}
+		}
+	}
+}
+
+// Damaged returns the number of log values that did not parse at Open.
+func (l *postingLog) Damaged() int {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	return l.damaged
+}
+
+// readerSet tracks the read transactions in progress, by a commit no newer
+// than the one each reads: ended log entries older than all of them can go.
+type readerSet struct {
+	mu sync.Mutex
+	n  map[uint64]int
+}
+
+func (s *readerSet) enter(txid uint64) {
+	s.mu.Lock()
+	if s.n == nil {
+		s.n = map[uint64]int{}
+	}
+	s.n[txid]++
+	s.mu.Unlock()
+}
+
+func (s *readerSet) leave(txid uint64) {
+	s.mu.Lock()
+	if s.n[txid] <= 1 {
+		delete(s.n, txid)
+	} else {
+		s.n[txid]--
+	}
+	s.mu.Unlock()
+}
+
+// oldest returns the oldest commit a reader in progress may read, or
+// limit when there is none older.
+func (s *readerSet) oldest(limit uint64) uint64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for t := range s.n {
+		limit = min(limit, t)
+	}
+	return limit
+}
+
+// Transactions and the log.
+
+// txid returns the transaction's commit: the one it reads, or for a write
+// transaction the one it will make.
+func (tx *Tx) txid() uint64 { return uint64(tx.btx.ID()) }
+
+// touchLog records that the transaction changed t's entries.
+func (tx *Tx) touchLog(t protect.Tag) {
+	if tx.logTags == nil {
+		tx.logTags = map[protect.Tag]struct{}{}
+	}
+	tx.logTags[t] = struct{}{}
+}
+
+// post adds the posting (t, row) to the log.
+func (tx *Tx) post(t protect.Tag, row uint64) {
+	l := &tx.db.plog
+	l.mu.Lock()
+	l.insert(t, logEntry{row: row, add: tx.txid(), end: never})
+	l.live++
+	l.mu.Unlock()
+	tx.logLive++
+	tx.touchLog(t)
+	tx.logOps = appendLogOp(tx.logOps, opPost, t, row)
+}
+
+// unpost removes the posting (t, row): from the log when it is there,
+// from the index otherwise.
+func (tx *Tx) unpost(t protect.Tag, row uint64) error {
+	if tx.endLogged(t, row) {
+		return nil
+	}
+	key := make([]byte, tagSize+8)
+	copy(key, t[:])
+	binary.BigEndian.PutUint64(key[tagSize:], row)
+	return tx.index().Delete(key)
+}
+
+// endLogged ends the live log entry of (t, row), if there is one.
+func (tx *Tx) endLogged(t protect.Tag, row uint64) bool {
+	l := &tx.db.plog
+	w := tx.txid()
+	l.mu.Lock()
+	i := l.find(t, row)
+	if i >= 0 {
+		l.tags[t][i].end = w
+		l.live--
+		l.noteEnded(t, w)
+	}
+	l.mu.Unlock()
+	if i < 0 {
+		return false
+	}
+	tx.logLive--
+	tx.touchLog(t)
+	tx.logOps = appendLogOp(tx.logOps, opUnpost, t, row)
+	return true
+}
+
+// unpostRow removes every logged posting of row (see removeAllPostings).
+func (tx *Tx) unpostRow(row uint64) {
+	var dead []protect.Tag
+	tx.db.plog.each(tx.txid(), func(t protect.Tag, r uint64) {
+		if r == row {
+			dead = append(dead, t)
+		}
+	})
+	for _, t := range dead {
+		tx.endLogged(t, row)
+	}
+}
+
+func appendLogOp(b []byte, op byte, t protect.Tag, row uint64) []byte {
+	b = append(b, op)
+	b = append(b, t[:]...)
+	return binary.BigEndian.AppendUint64(b, row)
+}
+
+// flushLog runs before a write transaction commits: it merges the log into
+// the index when the log has grown past its limit, or appends this
+// transaction's operations to it; then it drops the ended entries no reader
+// needs.
+func (tx *Tx) flushLog() error {
+	l := &tx.db.plog
+	l.mu.RLock()
+	live := l.live
+	l.mu.RUnlock()
+	var err error
+	switch {
+	case live > mergeLimit(tx.db.rows.Load()):
+		err = tx.mergeLog()
+	case len(tx.logOps) > 0:
+		var b *bbolt.Bucket
+		if b, err = tx.logBucket(); err == nil {
+			var seq uint64
+			if seq, err = b.NextSequence(); err == nil {
+				err = b.Put(binary.BigEndian.AppendUint64(nil, seq), tx.logOps)
+			}
+		}
+	}
+	if err != nil {
+		return err
+	}
+	tx.logOps = nil
+	tx.collectLog()
+	return nil
+}
+
+// logBucket returns the log's bucket, creating it in a store of format 1
+// (whose format becomes 2: older versions would not read the log).
+func (tx *Tx) logBucket() (*bbolt.Bucket, error) {
+	if b := tx.btx.Bucket(bucketPlog); b != nil {
+		b.FillPercent = appendFill
+		return b, nil
+	}
+	b, err := tx.btx.CreateBucket(bucketPlog)
+	if err != nil {
+		return nil, err
+	}
+	b.FillPercent = appendFill
+	return b, tx.btx.Bucket(bucketMeta).Put(keyFormat, []byte{FormatVersion})
+}
+
+// mergeLog writes every posting in the log into the index, in key order,
+// and empties the log.
+func (tx *Tx) mergeLog() error {
+	l := &tx.db.plog
+	w := tx.txid()
+	var keys [][tagSize + 8]byte
+	l.mu.Lock()
+	for t, es := range l.tags {
+		for i := range es {
+			if es[i].end != never {
+				continue
+			}
+			var k [tagSize + 8]byte
+			copy(k[:], t[:])
+			binary.BigEndian.PutUint64(k[tagSize:], es[i].row)
+			keys = append(keys, k)
+			es[i].end = w
+			l.noteEnded(t, w)
+		}
+	}
+	tx.logLive -= l.live
+	l.live = 0
+	l.mu.Unlock()
+	tx.logAll = true
+	slices.SortFunc(keys, func(a, b [tagSize + 8]byte) int { return bytes.Compare(a[:], b[:]) })
+	idx := tx.index()
+	for i := range keys {
+		if err := idx.Put(keys[i][:], nil); err != nil {
+			return err
+		}
+	}
+	return tx.emptyLog()
+}
+
+// emptyLog replaces the log's bucket with an empty one.
+func (tx *Tx) emptyLog() error {
+	if tx.btx.Bucket(bucketPlog) != nil {
+		if err := tx.btx.DeleteBucket(bucketPlog); err != nil {
+			return err
+		}
+	}
+	tx.logOps = nil
+	_, err := tx.logBucket()
+	return err
+}
+
+// dropLog ends every entry of the log and empties it (a wipe).
+func (tx *Tx) dropLog() error {
+	l := &tx.db.plog
+	w := tx.txid()
+	l.mu.Lock()
+	for t, es := range l.tags {
+		for i := range es {
+			if es[i].end == never {
+				es[i].end = w
+				l.noteEnded(t, w)
+			}
+		}
+	}
+	tx.logLive -= l.live
+	l.live = 0
+	l.mu.Unlock()
+	tx.logAll = true
+	return tx.emptyLog()
+}
+
+// collectLog drops the ended entries that no reader can see any more:
+// those ended at or before the oldest commit a reader in progress reads
+// (never this transaction's own: they are not committed yet).
+func (tx *Tx) collectLog() {
+	l := &tx.db.plog
+	floor := tx.db.readers.oldest(tx.txid() - 1)
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.oldestEnd > floor {
+		return
+	}
+	next := never
+	for t := range l.ended {
+		es := l.tags[t]
+		keep := es[:0]
+		ended := false
+		for _, e := range es {
+			if e.end <= floor {
+				continue
+			}
+			if e.end != never {
+				ended = true
+				next = min(next, e.end)
+			}
+			keep = append(keep, e)
+		}
+		clear(es[len(keep):])
+		if len(keep) == 0 {
+			delete(l.tags, t)
+		} else {
+			l.tags[t] = keep
+		}
+		if !ended {
+			delete(l.ended, t)
+		}
+	}
+	l.oldestEnd = next
+}
+
+// undoLog takes back a rolled-back transaction's changes to the table.
+func (tx *Tx) undoLog() {
+	if tx.logTags == nil && !tx.logAll {
+		return
+	}
+	l := &tx.db.plog
+	w := tx.txid()
+	l.mu.Lock()
+	undo := func(t protect.Tag) {
+		es := l.tags[t]
+		keep := es[:0]
+		for _, e := range es {
+			if e.add == w {
+				continue
+			}
+			if e.end == w {
+				e.end = never
+			}
+			keep = append(keep, e)
+		}
+		clear(es[len(keep):])
+		if len(keep) == 0 {
+			delete(l.tags, t)
+		} else {
+			l.tags[t] = keep
+		}
+	}
+	if tx.logAll {
+		for t := range l.tags {
+			undo(t)
+		}
+	} else {
+		for t := range tx.logTags {
+			undo(t)
+		}
+	}
+	l.live -= tx.logLive
+	l.mu.Unlock()
+	tx.logTags, tx.logAll, tx.logLive, tx.logOps = nil, false, 0, nil
+}
+
+// Posting cursors.
+
+// postingCursor returns a cursor over the postings of tag (the index's
+// and the log's, as this transaction sees them), to give back with
+// releaseCursor. Keys outside tag end it.
+func (tx *Tx) postingCursor(tag []byte) seeker {
+	s := &tx.ls
+	if tx.lsBusy {
+		s = new(logSeeker)
+	} else {
+		tx.lsBusy = true
+	}
+	*s = logSeeker{tx: tx, main: tx.indexCursor(), txid: tx.txid()}
+	copy(s.tag[:], tag)
+	return s
+}
+
+// logSeeker steps through one tag's postings in the index and in the log
+// together, in row order.
+type logSeeker struct {
+	tx   *Tx
+	main seeker
+	tag  protect.Tag
+	txid uint64
+
+	mk   []byte   // the index's current key, nil past the tag
+	rows []uint64 // the log's rows not yet passed
+	more bool     // the log may hold rows after rows
+	src  uint8    // where the last key came from (srcMain|srcLog)
+	buf  [32]uint64
+	key  [tagSize + 8]byte
+}
+
+const (
+	srcMain = 1 << iota
+	srcLog
+)
+
+// Seek moves to the first posting at or after k.
+func (s *logSeeker) Seek(k []byte) ([]byte, []byte) {
+	mk, _ := s.main.Seek(k)
+	s.mk = s.inTag(mk)
+	var from uint64
+	if len(k) == tagSize+8 {
+		from = binary.BigEndian.Uint64(k[tagSize:])
+	}
+	s.rows, s.more = s.tx.db.plog.rowsFrom(s.tag, s.txid, from, s.buf[:0])
+	return s.pick()
+}
+
+// Next moves to the next posting.
+func (s *logSeeker) Next() ([]byte, []byte) {
+	if s.src&srcMain != 0 {
+		mk, _ := s.main.Next()
+		s.mk = s.inTag(mk)
+	}
+	if s.src&srcLog != 0 {
+		last := s.rows[0]
+		s.rows = s.rows[1:]
+		if len(s.rows) == 0 && s.more && last != never {
+			s.rows, s.more = s.tx.db.plog.rowsFrom(s.tag, s.txid, last+1, s.buf[:0])
+		}
+	}
+	return s.pick()
+}
+
+// inTag returns k when it is a posting of the tag, stepping over malformed
+// keys of it; nil once past it.
+func (s *logSeeker) inTag(k []byte) []byte {
+	for ; k != nil && bytes.HasPrefix(k, s.tag[:]); k, _ = s.main.Next() {
+		if len(k) == tagSize+8 {
+			return k
+		}
+	}
+	return nil
+}
+
+func (s *logSeeker) pick() ([]byte, []byte) {
+	s.src = 0
+	if s.mk != nil {
+		s.src = srcMain
+		if len(s.rows) == 0 {
+			return s.mk, nil
+		}
+		mr := binary.BigEndian.Uint64(s.mk[tagSize:])
+		switch {
+		case mr < s.rows[0]:
+			return s.mk, nil
+		case mr == s.rows[0]:
+			s.src |= srcLog
+			return s.mk, nil
+		}
+	}
+	if len(s.rows) == 0 {
+		return nil, nil
+	}
+	s.src = srcLog
+	copy(s.key[:], s.tag[:])
+	binary.BigEndian.PutUint64(s.key[tagSize:], s.rows[0])
+	return s.key[:], nil
+}

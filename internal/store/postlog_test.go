@@ -1,0 +1,599 @@
+package store
+
+import (
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"testing"
+	"time"
+
+	"go.etcd.io/bbolt"
+
+	"github.com/secitemdb/secitemdb/internal/status"
+	"github.com/secitemdb/secitemdb/protect"
+	"github.com/secitemdb/secitemdb/schema"
+)
+
+// mergeLogNow merges db's posting log into the index.
+func mergeLogNow(t *testing.T, db *DB) {
+	t.Helper()
+	if err := db.Update(func(tx *Tx) error { return tx.mergeLog() }); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// smallMerges makes the log merge after a handful of postings for the
+// rest of the test.
+func smallMerges(t *testing.T, n int) {
+	t.Helper()
+	t.Cleanup(SetMergeLimits(n, n))
+}
+
+// findAcct returns the rows Find yields for account acct (by the lookup
+// key: svce "svc" is in item's fields, agrp "G").
+func findAcct(t *testing.T, db *DB, acct string) []uint64 {
+	t.Helper()
+	c := schema.GenericPassword
+	q := Query{Class: c, Filters: schema.Fields{}.Set(c.Attr("acct"), schema.String(acct))}
+	var rows []uint64
+	if err := db.View(func(tx *Tx) error {
+		return tx.Find(q, func(r *Record) (bool, error) { rows = append(rows, r.Row); return true, nil })
+	}); err != nil {
+		t.Fatal(err)
+	}
+	return rows
+}
+
+// byKey returns the row ByPrimaryKey finds for acct in a write
+// transaction (0: none).
+func byKey(t *testing.T, db *DB, acct string) uint64 {
+	t.Helper()
+	f, _ := item(acct, "")
+	var row uint64
+	err := db.Update(func(tx *Tx) error {
+		r, err := tx.ByPrimaryKey(schema.GenericPassword, f)
+		if r != nil {
+			row = r.Row
+		}
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return row
+}
+
+// indexCount returns the number of postings in the index bucket and
+// in the log bucket's values.
+func logState(t *testing.T, db *DB) (index, logged int) {
+	t.Helper()
+	err := db.bolt.View(func(btx *bbolt.Tx) error {
+		index = btx.Bucket(bucketIndex).Stats().KeyN
+		if b := btx.Bucket(bucketPlog); b != nil {
+			b.ForEach(func(_, v []byte) error { logged += len(v) / logOpSize; return nil })
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return index, logged
+}
+
+// Postings go to the log, and a merge moves them into the index; lookups
+// find every item before, across and after merges, after a reopen (the
+// table rebuilt from the log) and Check finds nothing wrong.
+func TestLogMergesIntoIndex(t *testing.T) {
+	smallMerges(t, 40)
+	db, path := openTest(t)
+	want := map[string]uint64{}
+	for i := range 30 {
+		acct := fmt.Sprintf("a%03d", i)
+		want[acct] = insert(t, db, acct, "s").Row
+	}
+	// Every item owns its lookup-key, svce and acct postings.
+	if index, logged := logState(t, db); logged == 0 {
+		t.Fatalf("after 30 inserts the log holds no postings (index %d)", index)
+	}
+	for i := 30; i < 100; i++ {
+		acct := fmt.Sprintf("a%03d", i)
+		want[acct] = insert(t, db, acct, "s").Row
+	}
+	index, logged := logState(t, db)
+	if index == 0 || logged > 60 {
+		t.Fatalf("after 100 inserts with merges at 40 postings: index %d, log %d", index, logged)
+	}
+	check := func(db *DB, when string) {
+		t.Helper()
+		for acct, row := range want {
+			if got := findAcct(t, db, acct); !slices.Equal(got, []uint64{row}) {
+				t.Fatalf("%s: Find(%s) = %v, want [%d]", when, acct, got, row)
+			}
+			if got := byKey(t, db, acct); got != row {
+				t.Fatalf("%s: ByPrimaryKey(%s) = %d, want %d", when, acct, got, row)
+			}
+		}
+		rep, err := db.Check()
+		if err != nil || len(rep.Problems) != 0 {
+			t.Fatalf("%s: Check: %v %v", when, err, rep.Problems)
+		}
+	}
+	check(db, "open")
+	db.Close()
+	db, err := Open(path, Options{Device: testDevice()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	check(db, "reopened")
+	mergeLogNow(t, db)
+	if _, logged := logState(t, db); logged != 0 {
+		t.Fatalf("a merge left %d postings in the log", logged)
+	}
+	check(db, "merged")
+}
+
+// Deleting and rewriting items removes their postings from wherever
+// they are (log or index); the log replays removals at Open.
+func TestLogRemovesPostings(t *testing.T) {
+	smallMerges(t, 1<<20) // no merge unless asked
+	db, path := openTest(t)
+	old := insert(t, db, "merged", "s")
+	mergeLogNow(t, db)
+	fresh := insert(t, db, "logged", "s")
+	idx0, log0 := logState(t, db)
+	for _, r := range []*Record{old, fresh} {
+		if err := db.Update(func(tx *Tx) error { return tx.Delete(r) }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	idx1, log1 := logState(t, db)
+	if idx1 >= idx0 || log1 <= log0 {
+		t.Fatalf("index %d → %d postings, log %d → %d ops: want the merged item's postings deleted from the index and the logged one's removal logged", idx0, idx1, log0, log1)
+	}
+	for _, acct := range []string{"merged", "logged"} {
+		if got := findAcct(t, db, acct); len(got) != 0 {
+			t.Fatalf("a deleted item is still found: %s %v", acct, got)
+		}
+	}
+	// A rewrite whose account changes moves its postings.
+	r := insert(t, db, "before", "s")
+	f, s := item("after", "s2")
+	if err := db.Update(func(tx *Tx) error { _, _, err := tx.Rewrite(r, f, s); return err }); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	db, err := Open(path, Options{Device: testDevice()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if got := findAcct(t, db, "before"); len(got) != 0 {
+		t.Fatalf("the rewritten item is found under its old account: %v", got)
+	}
+	if got := findAcct(t, db, "after"); !slices.Equal(got, []uint64{r.Row}) {
+		t.Fatalf("the rewritten item under its new account: %v", got)
+	}
+	if got := findAcct(t, db, "logged"); len(got) != 0 {
+		t.Fatalf("a deleted item is found after reopening: %v", got)
+	}
+	rep, err := db.Check()
+	if err != nil || len(rep.Problems) != 0 {
+		t.Fatalf("Check: %v %v", err, rep.Problems)
+	}
+}
+
+// A transaction that rolls back takes its log entries back: nothing it
+// posted, removed or merged is seen afterwards.
+func TestLogRollback(t *testing.T) {
+	smallMerges(t, 1<<20)
+	db, _ := openTest(t)
+	kept := insert(t, db, "kept", "s")
+	counts := func() (live, ntags int) {
+		db.plog.mu.RLock()
+		defer db.plog.mu.RUnlock()
+		return db.plog.live, len(db.plog.tags)
+	}
+	live0, ntags0 := counts()
+	boom := status.New(status.Param, "boom")
+	f, s := item("ghost", "s")
+	err := db.Update(func(tx *Tx) error {
+		if _, _, err := tx.Insert(schema.GenericPassword, f, s); err != nil {
+			return err
+		}
+		if err := tx.Delete(kept); err != nil {
+			return err
+		}
+		if err := tx.mergeLog(); err != nil {
+			return err
+		}
+		return boom
+	})
+	if status.Of(err) != status.Param {
+		t.Fatalf("Update: %v", err)
+	}
+	if got := findAcct(t, db, "ghost"); len(got) != 0 {
+		t.Fatalf("a rolled-back insert is found: %v", got)
+	}
+	if got := findAcct(t, db, "kept"); !slices.Equal(got, []uint64{kept.Row}) {
+		t.Fatalf("a rolled-back delete hid the item: %v", got)
+	}
+	if got := byKey(t, db, "ghost"); got != 0 {
+		t.Fatalf("a write transaction sees a rolled-back insert at row %d", got)
+	}
+	if live, ntags := counts(); live != live0 || ntags != ntags0 {
+		t.Fatalf("after the rollback the table has %d live entries under %d tags, want %d and %d", live, ntags, live0, ntags0)
+	}
+	// A panic inside the transaction rolls back the same way.
+	f2, s2 := item("panicked", "s")
+	err = db.Update(func(tx *Tx) error {
+		if _, _, err := tx.Insert(schema.GenericPassword, f2, s2); err != nil {
+			return err
+		}
+		panic("page fault")
+	})
+	if status.Of(err) != status.Decode {
+		t.Fatalf("a panicking transaction: %v", err)
+	}
+	if got := findAcct(t, db, "panicked"); len(got) != 0 {
+		t.Fatalf("a panicked insert is found: %v", got)
+	}
+}
+
+// A reader sees the log as of its commit: entries ended (removed or
+// merged) after it began stay for it until it ends, and are dropped
+// once no reader can see them.
+func TestLogReadersKeepEndedEntries(t *testing.T) {
+	smallMerges(t, 1<<20)
+	db, _ := openTest(t)
+	gone := insert(t, db, "gone", "s")
+	moved := insert(t, db, "moved", "s")
+	// A reader registered now, as View registers one.
+	since := db.enterReader()
+	T := db.committed.Load()
+	if err := db.Update(func(tx *Tx) error { return tx.Delete(gone) }); err != nil {
+		t.Fatal(err)
+	}
+	mergeLogNow(t, db)
+	insert(t, db, "later", "s") // one more commit, which collects
+	lookup := db.lookupTag(schema.GenericPassword, mustItem("gone"))
+	if !db.plog.holds(lookup, gone.Row, T) {
+		t.Fatal("an entry a registered reader can see was dropped")
+	}
+	if db.plog.holds(lookup, gone.Row, db.committed.Load()) {
+		t.Fatal("a removed posting is visible to a new reader")
+	}
+	mlook := db.lookupTag(schema.GenericPassword, mustItem("moved"))
+	if !db.plog.holds(mlook, moved.Row, T) || db.plog.holds(mlook, moved.Row, db.committed.Load()) {
+		t.Fatal("a merged entry: want it visible to the old reader only (the new ones read the index)")
+	}
+	db.readers.leave(since)
+	insert(t, db, "after", "s")
+	db.plog.mu.RLock()
+	_, stillGone := db.plog.tags[lookup]
+	_, stillMoved := db.plog.tags[mlook]
+	db.plog.mu.RUnlock()
+	if stillGone || stillMoved {
+		t.Fatalf("ended entries kept after their last reader left (gone %v, moved %v)", stillGone, stillMoved)
+	}
+	for _, acct := range []string{"moved", "later", "after"} {
+		if len(findAcct(t, db, acct)) != 1 {
+			t.Fatalf("%s is not found", acct)
+		}
+	}
+}
+
+func mustItem(acct string) schema.Fields {
+	f, _ := item(acct, "")
+	return f
+}
+
+// A real read transaction open while a writer removes and merges keeps
+// answering as of its commit.
+func TestLogReaderDuringMerge(t *testing.T) {
+	smallMerges(t, 1<<20)
+	db, _ := openTest(t)
+	// Free pages for the writer: bbolt grows its map only when no reader
+	// holds it, so a writer that must grow the file waits for the reader.
+	var junk []*Record
+	err := db.Update(func(tx *Tx) error {
+		for i := range 2000 {
+			f, s := item(fmt.Sprintf("junk%d", i), "s")
+			r, _, err := tx.Insert(schema.GenericPassword, f, s)
+			if err != nil {
+				return err
+			}
+			junk = append(junk, r)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = db.Update(func(tx *Tx) error {
+		for _, r := range junk {
+			if err := tx.Delete(r); err != nil {
+				return err
+			}
+		}
+		return tx.mergeLog()
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rs []*Record
+	for i := range 20 {
+		rs = append(rs, insert(t, db, fmt.Sprintf("r%02d", i), "s"))
+	}
+	c := schema.GenericPassword
+	q := func(acct string) Query {
+		return Query{Class: c, Filters: schema.Fields{}.Set(c.Attr("acct"), schema.String(acct))}
+	}
+	err = db.View(func(tx *Tx) error {
+		done := make(chan error, 1)
+		go func() {
+			done <- db.Update(func(wtx *Tx) error {
+				for _, r := range rs[:10] {
+					if err := wtx.Delete(r); err != nil {
+						return err
+					}
+				}
+				return wtx.mergeLog()
+			})
+		}()
+		select {
+		case err := <-done:
+			if err != nil {
+				return err
+			}
+		case <-time.After(20 * time.Second):
+			return errors.New("the writer did not commit beside a reader")
+		}
+		insert(t, db, "x", "s") // a commit that collects what it may
+		for i, r := range rs {
+			n := 0
+			if err := tx.Find(q(fmt.Sprintf("r%02d", i)), func(*Record) (bool, error) { n++; return true, nil }); err != nil {
+				return err
+			}
+			if n != 1 {
+				return fmt.Errorf("row %d: the old reader finds %d items, want 1", r.Row, n)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range rs {
+		want := 1
+		if i < 10 {
+			want = 0
+		}
+		if got := len(findAcct(t, db, fmt.Sprintf("r%02d", i))); got != want {
+			t.Fatalf("r%02d: a new reader finds %d, want %d", i, got, want)
+		}
+	}
+}
+
+// Queries intersecting postings from the index and the log, with many
+// rows under one tag (svce) and few under another, agree with a model
+// whatever mix of merged and logged postings they meet.
+func TestLogIntersectMatchesModel(t *testing.T) {
+	smallMerges(t, 1<<20)
+	db, _ := openTest(t)
+	c := schema.GenericPassword
+	rng := rand.New(rand.NewPCG(7, 9))
+	type it struct {
+		acct, svce string
+		rec        *Record
+	}
+	var live []*it
+	for step := range 400 {
+		switch {
+		case step%97 == 0:
+			mergeLogNow(t, db)
+		case len(live) > 0 && rng.IntN(4) == 0:
+			i := rng.IntN(len(live))
+			if err := db.Update(func(tx *Tx) error { return tx.Delete(live[i].rec) }); err != nil {
+				t.Fatal(err)
+			}
+			live = slices.Delete(live, i, i+1)
+		default:
+			x := &it{acct: fmt.Sprintf("u%d", rng.IntN(40)), svce: fmt.Sprintf("s%d", rng.IntN(3))}
+			f, s := item(x.acct, "s")
+			f = f.Set(c.Attr("svce"), schema.String(x.svce))
+			err := db.Update(func(tx *Tx) error {
+				if r, _ := tx.ByPrimaryKey(c, f); r != nil {
+					return status.New(status.DuplicateItem, "dup")
+				}
+				r, _, err := tx.Insert(c, f, s)
+				x.rec = r
+				return err
+			})
+			if status.Of(err) == status.DuplicateItem {
+				continue
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			live = append(live, x)
+		}
+		// Query an account and a service (two indexed postings).
+		acct, svce := fmt.Sprintf("u%d", rng.IntN(40)), fmt.Sprintf("s%d", rng.IntN(3))
+		var want []uint64
+		for _, x := range live {
+			if x.acct == acct && x.svce == svce {
+				want = append(want, x.rec.Row)
+			}
+		}
+		slices.Sort(want)
+		var got []uint64
+		q := Query{Class: c, Filters: schema.Fields{}.Set(c.Attr("acct"), schema.String(acct)).Set(c.Attr("svce"), schema.String(svce))}
+		if err := db.View(func(tx *Tx) error {
+			return tx.Find(q, func(r *Record) (bool, error) { got = append(got, r.Row); return true, nil })
+		}); err != nil {
+			t.Fatal(err)
+		}
+		if !slices.Equal(got, want) {
+			t.Fatalf("step %d: %s/%s = %v, want %v", step, acct, svce, got, want)
+		}
+		// And a whole service (one long posting list, paged through the
+		// seeker's buffer).
+		want = want[:0]
+		for _, x := range live {
+			if x.svce == svce {
+				want = append(want, x.rec.Row)
+			}
+		}
+		slices.Sort(want)
+		got = got[:0]
+		q = Query{Class: c, Filters: schema.Fields{}.Set(c.Attr("svce"), schema.String(svce))}
+		if err := db.View(func(tx *Tx) error {
+			return tx.Find(q, func(r *Record) (bool, error) { got = append(got, r.Row); return true, nil })
+		}); err != nil {
+			t.Fatal(err)
+		}
+		if !slices.Equal(got, want) {
+			t.Fatalf("step %d: service %s = %v, want %v", step, svce, got, want)
+		}
+	}
+	rep, err := db.Check()
+	if err != nil || len(rep.Problems) != 0 {
+		t.Fatalf("Check: %v %v", err, rep.Problems)
+	}
+}
+
+// A store of format 1 (postings in the index only, no log) opens, reads,
+// and becomes format 2 with its first logged posting; a format this
+// version does not know is refused.
+func TestLogOpensFormat1(t *testing.T) {
+	db, path := openTest(t)
+	r := insert(t, db, "old", "s")
+	mergeLogNow(t, db)
+	db.Close()
+	setRaw := func(fn func(btx *bbolt.Tx) error) {
+		t.Helper()
+		bdb, err := bbolt.Open(path, 0o600, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer bdb.Close()
+		if err := bdb.Update(fn); err != nil {
+			t.Fatal(err)
+		}
+	}
+	setRaw(func(btx *bbolt.Tx) error {
+		if err := btx.DeleteBucket(bucketPlog); err != nil {
+			return err
+		}
+		return btx.Bucket(bucketMeta).Put(keyFormat, []byte{1})
+	})
+	format := func() (f byte, hasLog bool) {
+		boltView(t, path, func(btx *bbolt.Tx) {
+			f = btx.Bucket(bucketMeta).Get(keyFormat)[0]
+			hasLog = btx.Bucket(bucketPlog) != nil
+		})
+		return f, hasLog
+	}
+	db, err := Open(path, Options{Device: testDevice()})
+	if err != nil {
+		t.Fatalf("a format-1 store: %v", err)
+	}
+	if got := findAcct(t, db, "old"); !slices.Equal(got, []uint64{r.Row}) {
+		t.Fatalf("format 1: %v", got)
+	}
+	if err := db.Update(func(tx *Tx) error { return nil }); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	if f, hasLog := format(); f != 1 || hasLog {
+		t.Fatalf("a commit without postings changed the format to %d (log %v)", f, hasLog)
+	}
+	db, err = Open(path, Options{Device: testDevice()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	insert(t, db, "new", "s")
+	db.Close()
+	if f, hasLog := format(); f != 2 || !hasLog {
+		t.Fatalf("after a logged posting: format %d, log %v", f, hasLog)
+	}
+	setRaw(func(btx *bbolt.Tx) error { return btx.Bucket(bucketMeta).Put(keyFormat, []byte{3}) })
+	if _, err := Open(path, Options{Device: testDevice()}); status.Of(err) != status.Decode {
+		t.Fatalf("format 3: %v", err)
+	}
+}
+
+// A damaged log value is skipped at Open and reported by Check; the
+// other values still count.
+func TestLogDamagedValue(t *testing.T) {
+	smallMerges(t, 1<<20)
+	db, path := openTest(t)
+	a := insert(t, db, "a", "s")
+	insert(t, db, "b", "s")
+	db.Close()
+	bdb, err := bbolt.Open(path, 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = bdb.Update(func(btx *bbolt.Tx) error {
+		b := btx.Bucket(bucketPlog)
+		k, v := b.Cursor().Last()
+		return b.Put(k, v[:len(v)-3]) // b's operations, cut short
+	})
+	bdb.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	db, err = Open(path, Options{Device: testDevice()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if got := findAcct(t, db, "a"); !slices.Equal(got, []uint64{a.Row}) {
+		t.Fatalf("an intact value's postings: %v", got)
+	}
+	rep, err := db.Check()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var damaged, missing bool
+	for _, p := range rep.Problems {
+		damaged = damaged || p.Detail == "posting log: 1 values are damaged (their postings are lost until the items are rewritten)"
+		missing = missing || p.Detail == "an index posting is missing"
+	}
+	if !damaged || !missing {
+		t.Fatalf("Check: %+v", rep.Problems)
+	}
+}
+
+// The table's visibility rule, on its own: an entry is seen by the
+// commits from the one that logged it up to the one before it ended.
+func TestLogVisibility(t *testing.T) {
+	var l postingLog
+	l.reset()
+	var tag protect.Tag
+	tag[0] = 1
+	l.insert(tag, logEntry{row: 5, add: 10, end: 20})
+	l.insert(tag, logEntry{row: 5, add: 25, end: never}) // re-posted
+	l.insert(tag, logEntry{row: 3, add: 0, end: never})
+	for _, tc := range []struct {
+		txid uint64
+		want []uint64
+	}{{9, []uint64{3}}, {10, []uint64{3, 5}}, {19, []uint64{3, 5}}, {20, []uint64{3}}, {25, []uint64{3, 5}}} {
+		got, more := l.rowsFrom(tag, tc.txid, 0, make([]uint64, 0, 8))
+		if !slices.Equal(got, tc.want) || more {
+			t.Fatalf("at %d: %v (more %v), want %v", tc.txid, got, more, tc.want)
+		}
+	}
+	// Paging: a buffer of one row at a time.
+	got, more := l.rowsFrom(tag, 25, 0, make([]uint64, 0, 1))
+	if !slices.Equal(got, []uint64{3}) || !more {
+		t.Fatalf("first page: %v %v", got, more)
+	}
+	got, more = l.rowsFrom(tag, 25, 4, make([]uint64, 0, 1))
+	if !slices.Equal(got, []uint64{5}) || more {
+		t.Fatalf("second page: %v %v", got, more)
+	}
+}
