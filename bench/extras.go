@@ -25,6 +25,57 @@ type extras struct {
 	ScanAllNs       float64 `json:"scanAllNs"`       // m_LimitAll, 100 matches by an attribute without postings
 	ScanAllBytes    int64   `json:"scanAllBytes"`
 	ResultBytes     int64   `json:"resultBytes"` // the 100 results' attributes as returned
+
+	// The posting log's merges, seen from outside: durable Adds one by
+	// one until two of them carried a merge (a call slower than
+	// mergeOutlier).
+	MergeMs     float64 `json:"mergeMs"`     // median time of the Adds that merged
+	MergePeriod int     `json:"mergePeriod"` // Adds from one merge to the next
+	MergeAddUs  float64 `json:"mergeAddUs"`  // mean time of every Add of that period, the merge included
+	MergeMedUs  float64 `json:"mergeMedUs"`  // median time of the same Adds
+}
+
+// mergeOutlier tells an Add that merged the posting log from one that
+// did not: a merge rewrites most of the index (megabytes at 100k items);
+// a plain durable Add takes well under a millisecond.
+const mergeOutlier = 25 * time.Millisecond
+
+// measureMerges adds items one by one (each durable) until two Adds have
+// carried a merge, or maxAdds.
+func measureMerges(e *extras, db *secitem.DB, maxAdds int) {
+	secret := make([]byte, secretSize)
+	var merges []int
+	var times []time.Duration
+	for i := 0; i < maxAdds && len(merges) < 3; i++ {
+		t := time.Now()
+		_, err := db.Add(genp("bench-merge", fmt.Sprint(i), secret))
+		must(err)
+		d := time.Since(t)
+		times = append(times, d)
+		if d > mergeOutlier {
+			merges = append(merges, i)
+		}
+	}
+	if len(merges) < 2 {
+		fmt.Fprintf(os.Stderr, "bench: fewer than two merges in %d Adds\n", len(times))
+		return
+	}
+	var ms []float64
+	for _, i := range merges {
+		ms = append(ms, float64(times[i].Microseconds())/1000)
+	}
+	e.MergeMs = median(ms)
+	// One period: after the first merge, up to and including the second.
+	period := times[merges[0]+1 : merges[1]+1]
+	e.MergePeriod = len(period)
+	var sum time.Duration
+	var us []float64
+	for _, d := range period {
+		sum += d
+		us = append(us, float64(d.Nanoseconds())/1000)
+	}
+	e.MergeAddUs = float64(sum.Nanoseconds()) / 1000 / float64(len(period))
+	e.MergeMedUs = median(us)
 }
 
 func measureExtras(dir string, n int) extras {
@@ -74,6 +125,8 @@ func measureExtras(dir string, n int) extras {
 			}
 		}
 	}
+	fmt.Fprintf(os.Stderr, "bench: durable Adds through posting-log merges...\n")
+	measureMerges(&e, db, 60_000)
 	db.Close()
 
 	// Unlock with the default, calibrated passcode cost.

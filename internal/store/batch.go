@@ -3,6 +3,8 @@ package store
 import (
 	"errors"
 	"sync"
+	"sync/atomic"
+	"time"
 )
 
 // Group commit. Each Add, Update and Delete of the keychain is a durable
@@ -12,6 +14,15 @@ import (
 // never waits for others, unlike bbolt's Batch with its delay); callers
 // arriving meanwhile queue up, and when the leader's commit is done the
 // first of them leads the next commit with all the queued work.
+//
+// A leader does wait for callers it knows are coming: those sealing an
+// item in Prepare right now (an Add seals outside the transaction, then
+// calls Write). While any are, and the queue is shorter than maxGroup,
+// the leader waits for them to queue, at most maxLinger. A lone caller
+// has nobody sealing beside it and still commits at once; under load the
+// commit carries every item sealed meanwhile instead of the few that were
+// queued when the last commit ended (groups of 32 became groups of 64,
+// and the callers' sealing no longer competes with the commit for CPU).
 //
 // A caller whose function fails is taken out: the rest of the group is
 // committed without it, then it runs alone, so its error (a duplicate, a
@@ -29,6 +40,48 @@ type committer struct {
 	mu      sync.Mutex
 	queue   []*pending
 	running bool
+
+	sealing atomic.Int64  // callers in Prepare, outside any transaction
+	last    atomic.Int64  // the size of the last group committed
+	arrived chan struct{} // a caller queued (wakes a lingering leader)
+}
+
+// Group bounds: the most functions one commit takes while lingering, and
+// the longest a leader waits for callers still sealing.
+var (
+	maxGroup  = 64
+	maxLinger = time.Millisecond
+	lingerGap = 50 * time.Microsecond
+)
+
+// linger waits, as the next leader, while callers keep arriving: until
+// the queue holds maxGroup, nobody is sealing and nobody arrived for
+// lingerGap, or maxLinger has passed. It returns at once when nobody is
+// sealing and the last commit was a lone caller's.
+func (g *committer) linger() {
+	if g.sealing.Load() == 0 && g.last.Load() <= 1 {
+		return
+	}
+	deadline := time.Now().Add(maxLinger)
+	gap := time.NewTimer(lingerGap)
+	defer gap.Stop()
+	for {
+		g.mu.Lock()
+		n := len(g.queue)
+		g.mu.Unlock()
+		if n >= maxGroup || !time.Now().Before(deadline) {
+			return
+		}
+		select {
+		case <-g.arrived:
+			gap.Reset(lingerGap)
+		case <-gap.C:
+			if g.sealing.Load() == 0 {
+				return
+			}
+			gap.Reset(lingerGap)
+		}
+	}
 }
 
 // Write runs fn in a read-write transaction, committed durably, possibly
@@ -41,6 +94,10 @@ func (db *DB) Write(fn func(*Tx) error) error {
 	if g.running {
 		g.mu.Unlock()
 		select {
+		case g.arrived <- struct{}{}:
+		default:
+		}
+		select {
 		case err := <-p.done:
 			return err
 		case <-p.lead:
@@ -49,10 +106,12 @@ func (db *DB) Write(fn func(*Tx) error) error {
 		g.running = true
 		g.mu.Unlock()
 	}
+	g.linger()
 	g.mu.Lock()
 	batch := g.queue
 	g.queue = nil
 	g.mu.Unlock()
+	g.last.Store(int64(len(batch)))
 	db.commitGroup(batch)
 	g.mu.Lock()
 	if len(g.queue) > 0 {

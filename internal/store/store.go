@@ -169,6 +169,7 @@ func open(path string, opts Options) (*DB, error) {
 		return nil, ioError("failed to open store", err)
 	}
 	db := &DB{path: path, bolt: bdb, device: dev, anchor: opts.Anchor}
+	db.group.arrived = make(chan struct{}, 1)
 	if err := db.load(); err != nil {
 		bdb.Close()
 		return nil, err

@@ -32,6 +32,10 @@ type Sealed struct {
 // not in memory and NotAvailable for akpu without a passcode. Rows are
 // never reused: one prepared but never stored is simply skipped.
 func (db *DB) Prepare(c *schema.Class, fields, secret schema.Fields) (*Sealed, error) {
+	// Counted for the group commit (see linger): a caller sealing now is
+	// about to call Write.
+	db.group.sealing.Add(1)
+	defer db.group.sealing.Add(-1)
 	row := db.rows.Add(1)
 	var rnd [8]byte
 	if _, err := rand.Read(rnd[:]); err != nil {

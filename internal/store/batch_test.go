@@ -1,0 +1,94 @@
+package store
+
+import (
+	"testing"
+	"time"
+
+	"github.com/secitemdb/secitemdb/schema"
+)
+
+// setLinger sets the group commit's longest wait for the test.
+func setLinger(t *testing.T, d time.Duration) {
+	t.Helper()
+	old := maxLinger
+	maxLinger = d
+	t.Cleanup(func() { maxLinger = old })
+}
+
+// A leader waits for a caller that is sealing (in Prepare) and commits
+// its function in the same transaction.
+func TestGroupWaitsForSealers(t *testing.T) {
+	setLinger(t, time.Minute)
+	db, _ := openTest(t)
+	db.group.sealing.Add(1) // a caller is sealing
+	txids := make(chan uint64, 2)
+	done := make(chan error, 2)
+	go func() {
+		done <- db.Write(func(tx *Tx) error { txids <- tx.txid(); return nil })
+	}()
+	// The leader must not commit alone meanwhile.
+	select {
+	case <-txids:
+		t.Fatal("the leader committed while a caller was still sealing")
+	case <-time.After(50 * time.Millisecond):
+	}
+	db.group.sealing.Add(-1) // the caller is done sealing and queues
+	go func() {
+		done <- db.Write(func(tx *Tx) error { txids <- tx.txid(); return nil })
+	}()
+	for range 2 {
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+	}
+	if a, b := <-txids, <-txids; a != b {
+		t.Fatalf("the two callers committed in transactions %d and %d, want one", a, b)
+	}
+}
+
+// A lone caller (nobody sealing) commits at once, and a sealer that never
+// arrives holds a leader back at most maxLinger.
+func TestGroupLingerBounds(t *testing.T) {
+	setLinger(t, time.Minute)
+	db, _ := openTest(t)
+	finished := make(chan error, 1)
+	go func() { finished <- db.Write(func(*Tx) error { return nil }) }()
+	select {
+	case err := <-finished:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("a lone caller waited for a group")
+	}
+	setLinger(t, 20*time.Millisecond)
+	db.group.sealing.Add(1) // sealing forever
+	defer db.group.sealing.Add(-1)
+	go func() { finished <- db.Write(func(*Tx) error { return nil }) }()
+	select {
+	case err := <-finished:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("a leader waited past maxLinger for a caller that never came")
+	}
+}
+
+// Prepare's count of sealers is back to zero after it returns, whether
+// it sealed or failed (a leader would otherwise wait for a caller that
+// is not coming, on every commit).
+func TestPrepareCountsAsSealing(t *testing.T) {
+	db, _ := openTest(t)
+	f, s := item("a", "s")
+	if _, err := db.Prepare(schema.GenericPassword, f, s); err != nil {
+		t.Fatal(err)
+	}
+	f = f.Set(schema.GenericPassword.Attr("pdmn"), schema.String("akpu")) // needs a passcode
+	if _, err := db.Prepare(schema.GenericPassword, f, s); err == nil {
+		t.Fatal("Prepare sealed an akpu item without a passcode")
+	}
+	if n := db.group.sealing.Load(); n != 0 {
+		t.Fatalf("after Prepare, %d callers count as sealing", n)
+	}
+}
