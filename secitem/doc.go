@@ -100,7 +100,11 @@
 // # Concurrency
 //
 // A DB and its Clients are safe for concurrent use. Each Add, Update and
-// Delete is one durable transaction. One process at a time may open a
-// store; Open fails with [ErrNotAvailable] within Options.Timeout
+// Delete is durable when it returns. Concurrent calls share commits (a
+// group commit): a call that finds no commit running commits at once when
+// it is alone; when other calls are sealing items or arriving, it waits
+// for them (up to 1 ms, up to 64 calls) and commits them all, each call
+// still failing or succeeding on its own. One process at a time may open
+// a store; Open fails with [ErrNotAvailable] within Options.Timeout
 // otherwise.
 package secitem
