@@ -32,10 +32,19 @@ func TestGroupWaitsForSealers(t *testing.T) {
 		t.Fatal("the leader committed while a caller was still sealing")
 	case <-time.After(50 * time.Millisecond):
 	}
-	db.group.sealing.Add(-1) // the caller is done sealing and queues
+	// The sealing caller queues, then stops counting as sealing (Prepare
+	// returns before Write; here the order is forced, to test the wait and
+	// not the scheduler).
 	go func() {
 		done <- db.Write(func(tx *Tx) error { txids <- tx.txid(); return nil })
 	}()
+	for queued := 0; queued < 2; {
+		time.Sleep(time.Millisecond)
+		db.group.mu.Lock()
+		queued = len(db.group.queue)
+		db.group.mu.Unlock()
+	}
+	db.group.sealing.Add(-1)
 	for range 2 {
 		if err := <-done; err != nil {
 			t.Fatal(err)
