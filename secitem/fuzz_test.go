@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/secitemdb/secitemdb/internal/fuzzcorpus"
+	istore "github.com/secitemdb/secitemdb/internal/store"
 	"github.com/secitemdb/secitemdb/protect"
 	. "github.com/secitemdb/secitemdb/secitem"
 )
@@ -24,17 +25,17 @@ func corruptDevice() protect.Device {
 	return protect.NewStaticDevice(bytes.Repeat([]byte{0x77}, protect.SecretSize))
 }
 
-func writeBaseStore(f *testing.F) {
+func writeBaseStore(f *testing.F, name string) {
 	dir := filepath.Join("testdata", "corrupt")
 	os.MkdirAll(dir, 0o755)
-	path := filepath.Join(dir, "base.keychain")
+	path := filepath.Join(dir, name)
 	os.Remove(path)
 	db, err := Open(path, &Options{Device: corruptDevice()})
 	if err != nil {
 		f.Fatal(err)
 	}
-	for svce, secret := range corruptItems {
-		if _, err := db.Add(Dict{Class: ClassGenericPassword, AttrService: svce, ValueData: []byte(secret)}); err != nil {
+	for _, svce := range []string{"alpha", "beta", "gamma"} {
+		if _, err := db.Add(Dict{Class: ClassGenericPassword, AttrService: svce, ValueData: []byte(corruptItems[svce])}); err != nil {
 			f.Fatal(err)
 		}
 	}
@@ -46,16 +47,42 @@ func writeBaseStore(f *testing.F) {
 // 2-byte offset and a byte to XOR in; a leading 0xFF truncates instead)
 // and opens and scans it. Nothing may panic, Open refuses with a status,
 // and an item that reads back must read back exactly: damage is an error,
-// never wrong plaintext.
+// never wrong plaintext. Its base store (testdata/corrupt/base.keychain)
+// is of file format 1: its postings are all in the index.
 func FuzzOpenCorrupt(f *testing.F) {
 	if *writeCorpus {
-		writeBaseStore(f)
-		fuzzcorpus.Write(".", "FuzzOpenCorrupt",
-			[]any{[]byte{}}, []any{[]byte{0x00, 0x10, 0xff}}, []any{[]byte{0x30, 0x00, 0x01, 0x40, 0x00, 0x80}},
-			[]any{[]byte{0xff, 0x20, 0x00}}, []any{[]byte{0x60, 0x10, 0x55, 0x70, 0x20, 0xaa}})
+		// Format 1 cannot be written any more: the base store stays as
+		// it is, only the seeds are rewritten.
+		writeSeeds(f, "FuzzOpenCorrupt")
 	}
-	fuzzcorpus.Require(f, "FuzzOpenCorrupt")
-	base, err := os.ReadFile(filepath.Join("testdata", "corrupt", "base.keychain"))
+	fuzzOpen(f, "FuzzOpenCorrupt", "base.keychain")
+}
+
+// FuzzOpenCorruptLog is FuzzOpenCorrupt on a store of format 2 whose
+// posting log merged after the generic passwords: their postings are in
+// the index, the internet password's in the log
+// (testdata/corrupt/logged.keychain), so the damage reaches the log's
+// pages and values too.
+func FuzzOpenCorruptLog(f *testing.F) {
+	if *writeCorpus {
+		defer istore.SetMergeLimits(6, 6)()
+		writeBaseStore(f, "logged.keychain")
+		writeSeeds(f, "FuzzOpenCorruptLog")
+	}
+	fuzzOpen(f, "FuzzOpenCorruptLog", "logged.keychain")
+}
+
+func writeSeeds(f *testing.F, name string) {
+	if err := fuzzcorpus.Write(".", name,
+		[]any{[]byte{}}, []any{[]byte{0x00, 0x10, 0xff}}, []any{[]byte{0x30, 0x00, 0x01, 0x40, 0x00, 0x80}},
+		[]any{[]byte{0xff, 0x20, 0x00}}, []any{[]byte{0x60, 0x10, 0x55, 0x70, 0x20, 0xaa}}); err != nil {
+		f.Fatal(err)
+	}
+}
+
+func fuzzOpen(f *testing.F, name, baseName string) {
+	fuzzcorpus.Require(f, name)
+	base, err := os.ReadFile(filepath.Join("testdata", "corrupt", baseName))
 	if err != nil {
 		f.Fatal(err)
 	}
