@@ -407,7 +407,7 @@ func setup(dir string, n int) []*bench {
 		{Name: "write/SQLite WAL", Group: "durable write", run: sq.insert},
 		{Name: "write/keyring file", Group: "durable write", run: kr.set},
 		{Name: "write64/bbolt Batch", Group: "64 writers", run: lm.batch64},
-		{Name: "write64/bbolt Batch, records + random postings (format 1)", Group: "64 writers", run: lay.batch64},
+		{Name: "write64/format-1 layout", Group: "64 writers", run: lay.batch64},
 		{Name: "write64/secitemdb", Group: "64 writers", run: si.add64},
 	}
 }

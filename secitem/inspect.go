@@ -232,6 +232,11 @@ type Stats struct {
 	// authentication), whose group cannot be known.
 	Groups     map[string]int
 	Unreadable int
+	// LoggedPostings counts the index postings still in the posting log
+	// (appended by recent commits, not yet merged into the index); the
+	// commit that finds more than MergeAt merges them, and waits for it.
+	// docs/semantics.md, "The posting log".
+	LoggedPostings, MergeAt int
 }
 
 // Stats returns the store's statistics. Most users won't need it.
@@ -245,7 +250,8 @@ func (db *DB) Stats() (Stats, error) {
 	if err != nil {
 		return Stats{}, wrapErr("Stats", err)
 	}
-	out := Stats{FileSize: st.FileSize, PageSize: st.PageSize, FreePages: st.FreePages, PendingPages: st.PendingPages, Items: st.Items, RecordBytes: st.RecordBytes, Groups: map[string]int{}}
+	out := Stats{FileSize: st.FileSize, PageSize: st.PageSize, FreePages: st.FreePages, PendingPages: st.PendingPages, Items: st.Items, RecordBytes: st.RecordBytes, Groups: map[string]int{},
+		LoggedPostings: st.LoggedPostings, MergeAt: st.MergeAt}
 	for _, c := range schema.Classes() {
 		err := db.Items(c.Code, false, func(item Dict, err error) bool {
 			if err != nil {

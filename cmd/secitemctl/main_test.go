@@ -585,6 +585,14 @@ func TestStatsJSON(t *testing.T) {
 	if g, _ := v["groups"].(map[string]any); g["secitemdb.default"] != float64(2) {
 		t.Fatalf("items by group: %v", v["groups"])
 	}
+	// Two items' postings (lookup key and indexed attributes) are in the
+	// posting log; a fresh store merges at the minimum.
+	if n, _ := v["loggedPostings"].(float64); n < 4 {
+		t.Fatalf("logged postings: %v", v["loggedPostings"])
+	}
+	if m, _ := v["mergeAt"].(float64); m != 8192 {
+		t.Fatalf("merge limit: %v", v["mergeAt"])
+	}
 }
 
 // check names damage to the file itself, not only to a record: a

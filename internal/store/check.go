@@ -196,6 +196,10 @@ type Stats struct {
 	// wrapped keys, sealed attributes and secrets), without bbolt's
 	// overhead, the index or the version table.
 	RecordBytes int64
+	// LoggedPostings is the number of postings in the posting log, not
+	// yet merged into the index; the commit that finds more than MergeAt
+	// merges them (postlog.go).
+	LoggedPostings, MergeAt int
 }
 
 // Stats returns the file's statistics.
@@ -209,6 +213,10 @@ func (db *DB) Stats() (s Stats, err error) {
 	bs := db.bolt.Stats()
 	s.FreePages, s.PendingPages = bs.FreePageN, bs.PendingPageN
 	s.PageSize = db.bolt.Info().PageSize
+	db.plog.mu.RLock()
+	s.LoggedPostings = db.plog.live
+	db.plog.mu.RUnlock()
+	s.MergeAt = mergeLimit(db.rows.Load())
 	err = db.bolt.View(func(btx *bbolt.Tx) error {
 		for _, c := range schema.Classes() {
 			m := map[string]int{}
