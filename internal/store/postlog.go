@@ -119,8 +119,8 @@ func (l *postingLog) load(btx *bbolt.Tx) {
 	}
 	c := b.Cursor()
 	for k, v := c.First(); k != nil; k, v = c.Next() {
-		if !fitsFile(btx, v) || len(v)%logOpSize != 0 {
-			l.damaged++
+		if !fitsFile(btx, v) || !wellFormed(v) {
+			l.damaged++ // skipped whole: none of its operations is believed
 			continue
 		}
 		for ; len(v) > 0; v = v[logOpSize:] {
@@ -144,11 +144,23 @@ func (l *postingLog) load(btx *bbolt.Tx) {
 					}
 					l.live--
 				}
-			default:
-				l.damaged++
 			}
 		}
 	}
+}
+
+// wellFormed reports whether v is a log value: whole operations, each
+// '+' or '-'.
+func wellFormed(v []byte) bool {
+	if len(v)%logOpSize != 0 {
+		return false
+	}
+	for ; len(v) > 0; v = v[logOpSize:] {
+		if v[0] != opPost && v[0] != opUnpost {
+			return false
+		}
+	}
+	return true
 }
 
 // find returns the index of the live entry of (t, row), or -1.

@@ -525,22 +525,31 @@ func TestLogOpensFormat1(t *testing.T) {
 	}
 }
 
-// A damaged log value is skipped at Open and reported by Check; the
-// other values still count.
+// A damaged log value (cut short, or an unknown operation) is skipped
+// whole at Open and reported by Check; the other values still count, and
+// rewriting an item whose postings were lost posts them again.
 func TestLogDamagedValue(t *testing.T) {
 	smallMerges(t, 1<<20)
 	db, path := openTest(t)
 	a := insert(t, db, "a", "s")
-	insert(t, db, "b", "s")
+	b := insert(t, db, "b", "s")
+	insert(t, db, "c", "s")
 	db.Close()
 	bdb, err := bbolt.Open(path, 0o600, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	err = bdb.Update(func(btx *bbolt.Tx) error {
-		b := btx.Bucket(bucketPlog)
-		k, v := b.Cursor().Last()
-		return b.Put(k, v[:len(v)-3]) // b's operations, cut short
+		bk := btx.Bucket(bucketPlog)
+		c := bk.Cursor()
+		k, v := c.Last()
+		bad := append([]byte(nil), v...)
+		bad[2*logOpSize] = 'x' // c's third operation
+		if err := bk.Put(k, bad); err != nil {
+			return err
+		}
+		k, v = c.Prev()
+		return bk.Put(k, v[:len(v)-3]) // b's operations, cut short
 	})
 	bdb.Close()
 	if err != nil {
@@ -558,13 +567,28 @@ func TestLogDamagedValue(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var damaged, missing bool
+	var damaged bool
+	missing := 0
 	for _, p := range rep.Problems {
-		damaged = damaged || p.Detail == "posting log: 1 values are damaged (their postings are lost until the items are rewritten)"
-		missing = missing || p.Detail == "an index posting is missing"
+		damaged = damaged || p.Detail == "posting log: 2 values are damaged (their postings are lost until the items are rewritten)"
+		if p.Detail == "an index posting is missing" {
+			missing++
+		}
 	}
-	if !damaged || !missing {
+	if !damaged || missing < 6 {
 		t.Fatalf("Check: %+v", rep.Problems)
+	}
+	for _, acct := range []string{"b", "c"} {
+		if got := findAcct(t, db, acct); len(got) != 0 {
+			t.Fatalf("%s: a skipped value's postings were believed: %v", acct, got)
+		}
+	}
+	f, s := item("b", "s2")
+	if err := db.Update(func(tx *Tx) error { _, _, err := tx.Rewrite(b, f, s); return err }); err != nil {
+		t.Fatal(err)
+	}
+	if got := findAcct(t, db, "b"); !slices.Equal(got, []uint64{b.Row}) {
+		t.Fatalf("a rewritten item is not found again: %v", got)
 	}
 }
 
