@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"os"
+	"slices"
 
 	"go.etcd.io/bbolt"
 
@@ -151,12 +152,16 @@ func (db *DB) Check() (rep CheckReport, err error) {
 				rep.add(Problem{Detail: fmt.Sprintf("index posting %s belongs to no item", hexShort(k))})
 			}
 		}
+		var orphans [][]byte
 		db.plog.each(tx.txid(), func(t protect.Tag, row uint64) {
-			k := binary.BigEndian.AppendUint64(t[:], row)
-			if !owned[string(k)] {
-				rep.add(Problem{Detail: fmt.Sprintf("logged posting %s belongs to no item", hexShort(k))})
+			if k := binary.BigEndian.AppendUint64(t[:], row); !owned[string(k)] {
+				orphans = append(orphans, k)
 			}
 		})
+		slices.SortFunc(orphans, bytes.Compare) // the table is a map: report in key order
+		for _, k := range orphans {
+			rep.add(Problem{Detail: fmt.Sprintf("logged posting %s belongs to no item", hexShort(k))})
+		}
 		vc := btx.Bucket(bucketVers).Cursor()
 		for k, v := vc.First(); k != nil; k, v = vc.Next() {
 			if len(k) != 8 || len(v) != chunkSize {

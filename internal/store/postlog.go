@@ -436,8 +436,16 @@ func (tx *Tx) mergeLog() error {
 	return tx.emptyLog()
 }
 
-// emptyLog replaces the log's bucket with an empty one.
+// emptyLog replaces the log's bucket with an empty one (and forgets the
+// damaged values the old one had).
 func (tx *Tx) emptyLog() error {
+	l := &tx.db.plog
+	l.mu.Lock()
+	if !tx.logEmptied {
+		tx.logEmptied, tx.logDamagedWas = true, l.damaged
+	}
+	l.damaged = 0
+	l.mu.Unlock()
 	if tx.btx.Bucket(bucketPlog) != nil {
 		if err := tx.btx.DeleteBucket(bucketPlog); err != nil {
 			return err
@@ -544,8 +552,12 @@ func (tx *Tx) undoLog() {
 		}
 	}
 	l.live -= tx.logLive
+	if tx.logEmptied {
+		l.damaged = tx.logDamagedWas
+	}
 	l.mu.Unlock()
 	tx.logTags, tx.logAll, tx.logLive, tx.logOps = nil, false, 0, nil
+	tx.logEmptied, tx.logDamagedWas = false, 0
 }
 
 // Posting cursors.

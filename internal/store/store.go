@@ -88,6 +88,7 @@ type DB struct {
 	rootMatches bool            // the version root matched at Open
 	failed      error           // set after a write failed in a way that leaves the handle unsafe
 	mu          sync.Mutex
+	wmu         sync.Mutex // one Update at a time, from its check of failed to its setting of it
 
 	tagMu  sync.RWMutex
 	tagMap map[tagKey]protect.Tag // see Tag
@@ -372,8 +373,12 @@ type Tx struct {
 	logTags map[protect.Tag]struct{}
 	logAll  bool // every tag's entries changed (a merge or a wipe)
 	logLive int
-	ls      logSeeker
-	lsBusy  bool
+	// Whether this transaction emptied the log, and the log's count of
+	// damaged values before it did (restored on rollback).
+	logEmptied    bool
+	logDamagedWas int
+	ls            logSeeker
+	lsBusy        bool
 
 	seekBuf [tagSize + 8]byte // see intersect
 	aadBuf  [512]byte         // see Read
@@ -565,15 +570,36 @@ func (db *DB) Update(fn func(*Tx) error) (err error) {
 	if db.bolt.IsReadOnly() {
 		return status.New(status.ReadOnly, "the store is open read-only")
 	}
+	defer unguard(guard())
+	defer recoverCorrupt(&err)
+	// Writers are serialized here and not only by bbolt's lock: a commit
+	// that fails leaves its posting-log changes in the table (readers of
+	// an earlier commit cannot see them; the file may or may not have the
+	// commit), and the next writer would reuse its transaction ID and
+	// publish them. So the failure is recorded before the next writer
+	// checks for it.
+	db.wmu.Lock()
+	defer db.wmu.Unlock()
 	db.mu.Lock()
 	failed := db.failed
 	db.mu.Unlock()
 	if failed != nil {
 		return status.New(status.IO, "an earlier write failed (%v); close and reopen the store", failed)
 	}
-	defer unguard(guard())
-	defer recoverCorrupt(&err)
 	fnErr := false
+	committing := false // fn and the flushes succeeded: what fails now is bbolt's commit
+	defer func() {
+		if r := recover(); r != nil {
+			if committing {
+				// A panic inside Commit (a damaged page met while
+				// rebalancing): the outcome is unknown, as for an error.
+				db.mu.Lock()
+				db.failed = fmt.Errorf("the commit panicked: %v", r)
+				db.mu.Unlock()
+			}
+			panic(r) // for recoverCorrupt
+		}
+	}()
 	var generation, txid uint64
 	err = db.bolt.Update(func(btx *bbolt.Tx) (err error) {
 		tx := &Tx{db: db, btx: btx, writable: true}
@@ -603,6 +629,7 @@ func (db *DB) Update(fn func(*Tx) error) (err error) {
 		}
 		generation = tx.generation
 		fnErr = err != nil
+		committing = !fnErr
 		return err
 	})
 	if err != nil && !fnErr {
