@@ -1,6 +1,7 @@
 package store
 
 import (
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -8,6 +9,8 @@ import (
 	"os"
 	"slices"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -759,5 +762,204 @@ func TestLogDamagedCountFollowsTheLog(t *testing.T) {
 		if strings.HasPrefix(p.Detail, "posting log:") {
 			t.Fatalf("Check after the merge: %s", p.Detail)
 		}
+	}
+}
+
+// checkTx verifies, in tx, that the postings the transaction sees are
+// exactly those the records of its commit list.
+func checkTx(tx *Tx) error {
+	c := schema.GenericPassword
+	b := tx.btx.Bucket(classBucket(c))
+	want := map[string]bool{}
+	var tags []protect.Tag
+	seen := map[protect.Tag]bool{}
+	err := b.ForEach(func(k, v []byte) error {
+		row := binary.BigEndian.Uint64(k)
+		r, err := parseRecord(c, row, v)
+		if err != nil {
+			return err
+		}
+		p := r.postedTags()
+		for i := 0; i < r.nposted; i++ {
+			var t protect.Tag
+			copy(t[:], p[i*tagSize:])
+			want[string(binary.BigEndian.AppendUint64(t[:], row))] = true
+			if !seen[t] {
+				seen[t] = true
+				tags = append(tags, t)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	got := map[string]bool{}
+	for _, t := range tags {
+		cur := tx.postingCursor(t[:])
+		seek := make([]byte, tagSize+8)
+		copy(seek, t[:])
+		last := uint64(0)
+		first := true
+		for k, _ := cur.Seek(seek); k != nil; k, _ = cur.Next() {
+			if !bytes.HasPrefix(k, t[:]) || len(k) != tagSize+8 {
+				tx.releaseCursor(cur)
+				return fmt.Errorf("bad key %x", k)
+			}
+			row := binary.BigEndian.Uint64(k[tagSize:])
+			if !first && row <= last {
+				tx.releaseCursor(cur)
+				return fmt.Errorf("tag %x: rows out of order %d after %d", t, row, last)
+			}
+			first, last = false, row
+			got[string(k)] = true
+		}
+		tx.releaseCursor(cur)
+	}
+	for k := range want {
+		if !got[k] {
+			return fmt.Errorf("txid %d (writable %v): posting %x of a record is not seen", tx.txid(), tx.writable, k)
+		}
+	}
+	for k := range got {
+		if !want[k] {
+			return fmt.Errorf("txid %d (writable %v): posting %x seen with no record listing it", tx.txid(), tx.writable, k)
+		}
+	}
+	return nil
+}
+
+// Writers (group commits of inserts, deletes, rewrites and members that
+// fail and roll back) and readers run together with merges every ~20
+// items; every transaction, read or write, must see exactly the postings
+// its commit's records list, each tag's rows ascending and unique.
+func TestLogConcurrentReadersAndWriters(t *testing.T) {
+	smallMerges(t, 60)
+	db, _ := openTest(t)
+	c := schema.GenericPassword
+	var n atomic.Int64
+	stop := make(chan struct{})
+	var failures atomic.Int64
+	var firstErr atomic.Value
+	report := func(err error) {
+		if failures.Add(1) == 1 {
+			firstErr.Store(err)
+		}
+	}
+	var wg sync.WaitGroup
+	errBoom := status.New(status.Param, "boom")
+	pick := func(tx *Tx, rng *rand.Rand) *Record {
+		b := tx.btx.Bucket(classBucket(c))
+		cnt := b.Stats().KeyN
+		if cnt == 0 {
+			return nil
+		}
+		i := rng.IntN(cnt)
+		cur := b.Cursor()
+		k, v := cur.First()
+		for ; i > 0 && k != nil; i-- {
+			k, v = cur.Next()
+		}
+		if k == nil {
+			return nil
+		}
+		r, err := parseRecord(c, binary.BigEndian.Uint64(k), bytes.Clone(v))
+		if err != nil {
+			return nil
+		}
+		return r
+	}
+	for w := 0; w < 4; w++ {
+		wg.Add(1)
+		go func(seed uint64) {
+			defer wg.Done()
+			rng := rand.New(rand.NewPCG(seed, 1))
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				op := rng.IntN(10)
+				err := db.Write(func(tx *Tx) error {
+					switch {
+					case op < 4:
+						f, s := item(fmt.Sprintf("a%d", n.Add(1)), "s")
+						if _, _, err := tx.Insert(c, f, s); err != nil {
+							return err
+						}
+					case op < 6:
+						if r := pick(tx, rng); r != nil {
+							if err := tx.Delete(r); err != nil {
+								return err
+							}
+						}
+					case op < 8:
+						if r := pick(tx, rng); r != nil {
+							f, s := item(fmt.Sprintf("a%d", n.Add(1)%50), "s")
+							if _, _, err := tx.Rewrite(r, f, s); err != nil {
+								return err
+							}
+						}
+					case op < 9:
+						f, s := item(fmt.Sprintf("b%d", n.Add(1)), "s")
+						if _, _, err := tx.Insert(c, f, s); err != nil {
+							return err
+						}
+						if r := pick(tx, rng); r != nil {
+							tx.Delete(r)
+						}
+						return errBoom // rolled back (group member fails)
+					default:
+						if err := checkTx(tx); err != nil {
+							report(err)
+						}
+					}
+					return nil
+				})
+				if err != nil && status.Of(err) != status.Param {
+					report(err)
+				}
+			}
+		}(uint64(w))
+	}
+	for r := 0; r < 4; r++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				if err := db.View(func(tx *Tx) error {
+					if err := checkTx(tx); err != nil {
+						return err
+					}
+					time.Sleep(time.Duration(rand.IntN(200)) * time.Microsecond)
+					return checkTx(tx)
+				}); err != nil {
+					report(err)
+				}
+			}
+		}()
+	}
+	run := 2 * time.Second
+	if testing.Short() {
+		run = 300 * time.Millisecond
+	}
+	time.Sleep(run)
+	close(stop)
+	wg.Wait()
+	if f := failures.Load(); f > 0 {
+		t.Fatalf("%d failures, first: %v", f, firstErr.Load())
+	}
+	rep, err := db.Check()
+	if err != nil || len(rep.Problems) > 0 {
+		t.Fatalf("Check: %v %+v", err, rep.Problems)
+	}
+	if index, _ := logState(t, db); index == 0 {
+		t.Fatal("no merge happened: the index is empty")
 	}
 }
