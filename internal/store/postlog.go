@@ -181,6 +181,24 @@ func (l *postingLog) insert(t protect.Tag, e logEntry) {
 	l.tags[t] = slices.Insert(es, i, e)
 }
 
+// filter keeps the entries of t for which keep (which may change them)
+// returns true, in place.
+func (l *postingLog) filter(t protect.Tag, keep func(*logEntry) bool) {
+	es := l.tags[t]
+	kept := es[:0]
+	for i := range es {
+		if e := es[i]; keep(&e) {
+			kept = append(kept, e)
+		}
+	}
+	clear(es[len(kept):])
+	if len(kept) == 0 {
+		delete(l.tags, t)
+	} else {
+		l.tags[t] = kept
+	}
+}
+
 // noteEnded records that t holds an entry ended at txid.
 func (l *postingLog) noteEnded(t protect.Tag, txid uint64) {
 	l.ended[t] = struct{}{}
@@ -405,27 +423,13 @@ func (tx *Tx) logBucket() (*bbolt.Bucket, error) {
 // mergeLog writes every posting in the log into the index, in key order,
 // and empties the log.
 func (tx *Tx) mergeLog() error {
-	l := &tx.db.plog
-	w := tx.txid()
 	var keys [][tagSize + 8]byte
-	l.mu.Lock()
-	for t, es := range l.tags {
-		for i := range es {
-			if es[i].end != never {
-				continue
-			}
-			var k [tagSize + 8]byte
-			copy(k[:], t[:])
-			binary.BigEndian.PutUint64(k[tagSize:], es[i].row)
-			keys = append(keys, k)
-			es[i].end = w
-			l.noteEnded(t, w)
-		}
-	}
-	tx.logLive -= l.live
-	l.live = 0
-	l.mu.Unlock()
-	tx.logAll = true
+	tx.endAll(func(t protect.Tag, row uint64) {
+		var k [tagSize + 8]byte
+		copy(k[:], t[:])
+		binary.BigEndian.PutUint64(k[tagSize:], row)
+		keys = append(keys, k)
+	})
 	slices.SortFunc(keys, func(a, b [tagSize + 8]byte) int { return bytes.Compare(a[:], b[:]) })
 	idx := tx.index()
 	for i := range keys {
@@ -458,22 +462,32 @@ func (tx *Tx) emptyLog() error {
 
 // dropLog ends every entry of the log and empties it (a wipe).
 func (tx *Tx) dropLog() error {
+	tx.endAll(nil)
+	return tx.emptyLog()
+}
+
+// endAll ends every live entry of the log at this transaction, calling fn
+// (when not nil) with each.
+func (tx *Tx) endAll(fn func(t protect.Tag, row uint64)) {
 	l := &tx.db.plog
 	w := tx.txid()
 	l.mu.Lock()
 	for t, es := range l.tags {
 		for i := range es {
-			if es[i].end == never {
-				es[i].end = w
-				l.noteEnded(t, w)
+			if es[i].end != never {
+				continue
 			}
+			if fn != nil {
+				fn(t, es[i].row)
+			}
+			es[i].end = w
+			l.noteEnded(t, w)
 		}
 	}
 	tx.logLive -= l.live
 	l.live = 0
 	l.mu.Unlock()
 	tx.logAll = true
-	return tx.emptyLog()
 }
 
 // collectLog drops the ended entries that no reader can see any more:
@@ -489,25 +503,17 @@ func (tx *Tx) collectLog() {
 	}
 	next := never
 	for t := range l.ended {
-		es := l.tags[t]
-		keep := es[:0]
 		ended := false
-		for _, e := range es {
+		l.filter(t, func(e *logEntry) bool {
 			if e.end <= floor {
-				continue
+				return false
 			}
 			if e.end != never {
 				ended = true
 				next = min(next, e.end)
 			}
-			keep = append(keep, e)
-		}
-		clear(es[len(keep):])
-		if len(keep) == 0 {
-			delete(l.tags, t)
-		} else {
-			l.tags[t] = keep
-		}
+			return true
+		})
 		if !ended {
 			delete(l.ended, t)
 		}
@@ -524,23 +530,12 @@ func (tx *Tx) undoLog() {
 	w := tx.txid()
 	l.mu.Lock()
 	undo := func(t protect.Tag) {
-		es := l.tags[t]
-		keep := es[:0]
-		for _, e := range es {
-			if e.add == w {
-				continue
-			}
+		l.filter(t, func(e *logEntry) bool {
 			if e.end == w {
 				e.end = never
 			}
-			keep = append(keep, e)
-		}
-		clear(es[len(keep):])
-		if len(keep) == 0 {
-			delete(l.tags, t)
-		} else {
-			l.tags[t] = keep
-		}
+			return e.add != w
+		})
 	}
 	if tx.logAll {
 		for t := range l.tags {

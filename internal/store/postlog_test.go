@@ -70,8 +70,22 @@ func byKey(t *testing.T, db *DB, acct string) uint64 {
 	return row
 }
 
-// indexCount returns the number of postings in the index bucket and
-// in the log bucket's values.
+// boltUpdate runs fn in a bbolt write transaction on the closed store at
+// path (damage and old layouts are made this way).
+func boltUpdate(t *testing.T, path string, fn func(btx *bbolt.Tx) error) {
+	t.Helper()
+	bdb, err := bbolt.Open(path, 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer bdb.Close()
+	if err := bdb.Update(fn); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// logState returns the number of postings in the index bucket and in
+// the log bucket's values.
 func logState(t *testing.T, db *DB) (index, logged int) {
 	t.Helper()
 	err := db.bolt.View(func(btx *bbolt.Tx) error {
@@ -478,18 +492,7 @@ func TestLogOpensFormat1(t *testing.T) {
 	r := insert(t, db, "old", "s")
 	mergeLogNow(t, db)
 	db.Close()
-	setRaw := func(fn func(btx *bbolt.Tx) error) {
-		t.Helper()
-		bdb, err := bbolt.Open(path, 0o600, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer bdb.Close()
-		if err := bdb.Update(fn); err != nil {
-			t.Fatal(err)
-		}
-	}
-	setRaw(func(btx *bbolt.Tx) error {
+	boltUpdate(t, path, func(btx *bbolt.Tx) error {
 		if err := btx.DeleteBucket(bucketPlog); err != nil {
 			return err
 		}
@@ -525,7 +528,7 @@ func TestLogOpensFormat1(t *testing.T) {
 	if f, hasLog := format(); f != 2 || !hasLog {
 		t.Fatalf("after a logged posting: format %d, log %v", f, hasLog)
 	}
-	setRaw(func(btx *bbolt.Tx) error { return btx.Bucket(bucketMeta).Put(keyFormat, []byte{3}) })
+	boltUpdate(t, path, func(btx *bbolt.Tx) error { return btx.Bucket(bucketMeta).Put(keyFormat, []byte{3}) })
 	if _, err := Open(path, Options{Device: testDevice()}); status.Of(err) != status.Decode {
 		t.Fatalf("format 3: %v", err)
 	}
@@ -541,11 +544,7 @@ func TestLogDamagedValue(t *testing.T) {
 	b := insert(t, db, "b", "s")
 	insert(t, db, "c", "s")
 	db.Close()
-	bdb, err := bbolt.Open(path, 0o600, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	err = bdb.Update(func(btx *bbolt.Tx) error {
+	boltUpdate(t, path, func(btx *bbolt.Tx) error {
 		bk := btx.Bucket(bucketPlog)
 		c := bk.Cursor()
 		k, v := c.Last()
@@ -557,11 +556,7 @@ func TestLogDamagedValue(t *testing.T) {
 		k, v = c.Prev()
 		return bk.Put(k, v[:len(v)-3]) // b's operations, cut short
 	})
-	bdb.Close()
-	if err != nil {
-		t.Fatal(err)
-	}
-	db, err = Open(path, Options{Device: testDevice()})
+	db, err := Open(path, Options{Device: testDevice()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -717,20 +712,12 @@ func TestLogDamagedCountFollowsTheLog(t *testing.T) {
 	insert(t, db, "a", "s")
 	insert(t, db, "b", "s")
 	db.Close()
-	bdb, err := bbolt.Open(path, 0o600, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	err = bdb.Update(func(btx *bbolt.Tx) error {
+	boltUpdate(t, path, func(btx *bbolt.Tx) error {
 		b := btx.Bucket(bucketPlog)
 		k, v := b.Cursor().Last()
 		return b.Put(k, v[:len(v)-3])
 	})
-	bdb.Close()
-	if err != nil {
-		t.Fatal(err)
-	}
-	db, err = Open(path, Options{Device: testDevice()})
+	db, err := Open(path, Options{Device: testDevice()})
 	if err != nil {
 		t.Fatal(err)
 	}
