@@ -134,14 +134,8 @@ func (l *postingLog) load(btx *bbolt.Tx) {
 					l.live++
 				}
 			case opUnpost:
-				if i := l.find(t, row); i >= 0 {
-					es := l.tags[t]
-					es = slices.Delete(es, i, i+1)
-					if len(es) == 0 {
-						delete(l.tags, t)
-					} else {
-						l.tags[t] = es
-					}
+				if l.find(t, row) >= 0 {
+					l.filter(t, func(e *logEntry) bool { return e.row != row || e.end != never })
 					l.live--
 				}
 			}
