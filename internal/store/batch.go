@@ -43,13 +43,13 @@ type committer struct {
 	queue   []*pending
 	running bool
 
-	sealing atomic.Int64  // callers in Prepare, outside any transaction
+	sealing atomic.Int64  // callers in Prepare (an Add seals before its Write)
 	last    atomic.Int64  // the size of the last group committed
 	arrived chan struct{} // a caller queued (wakes a lingering leader)
 }
 
-// Group bounds: the most functions one commit takes while lingering, and
-// the longest a leader waits for callers still sealing.
+// Group bounds: the most functions one commit takes while lingering, the
+// longest a leader lingers, and how long it waits for the next arrival.
 var (
 	maxGroup  = 64
 	maxLinger = time.Millisecond
