@@ -950,3 +950,76 @@ func TestLogConcurrentReadersAndWriters(t *testing.T) {
 		t.Fatal("no merge happened: the index is empty")
 	}
 }
+
+// Damage to the log's pages: a page of the wrong type is refused at Open
+// (the walk, as for any page); a leaf whose element table lies (a key
+// size past the page) opens, the value behind the lying element is
+// skipped as damaged and the others count. Writes go on, the next merge
+// (which drops the log) clears the count, and Check reports the item
+// whose postings were lost.
+func TestLogDamagedLeaf(t *testing.T) {
+	for _, kind := range []string{"page type", "key size"} {
+		t.Run(kind, func(t *testing.T) {
+			smallMerges(t, 1<<20)
+			db, path := openTest(t)
+			for i := range 300 {
+				insert(t, db, fmt.Sprintf("a%03d", i), "s")
+			}
+			db.Close()
+			var root uint64
+			boltView(t, path, func(btx *bbolt.Tx) { root = uint64(btx.Bucket(bucketPlog).Root()) })
+			raw, err := os.ReadFile(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ps := os.Getpagesize()
+			rp := raw[int(root)*ps:]
+			if binary.NativeEndian.Uint16(rp[8:]) != flagBranch || binary.NativeEndian.Uint16(rp[10:]) < 3 {
+				t.Skip("the log is not a branch over three leaves or more")
+			}
+			leaf := binary.NativeEndian.Uint64(rp[16+16+8:]) // the second leaf
+			if kind == "page type" {
+				patchPage(t, path, leaf, 8, []byte{0x33, 0})
+				if _, err := Open(path, Options{Device: testDevice()}); status.Of(err) != status.Decode {
+					t.Fatalf("a log page of the wrong type: Open %v", err)
+				}
+				return
+			}
+			patchPage(t, path, leaf, 16+16*2+8, binary.NativeEndian.AppendUint32(nil, 0xFFFFFF))
+			db, err = Open(path, Options{Device: testDevice()})
+			if err != nil {
+				t.Fatalf("a log leaf with a lying element: Open %v", err)
+			}
+			defer db.Close()
+			if n := db.plog.Damaged(); n != 1 {
+				t.Fatalf("damaged values: %d, want 1", n)
+			}
+			found := 0
+			for i := range 300 {
+				found += len(findAcct(t, db, fmt.Sprintf("a%03d", i)))
+			}
+			if found != 299 {
+				t.Fatalf("%d of 300 items found, want all but the damaged value's one", found)
+			}
+			insert(t, db, "new", "s")
+			mergeLogNow(t, db)
+			if n := db.plog.Damaged(); n != 0 {
+				t.Fatalf("after the merge dropped the log: %d damaged values", n)
+			}
+			if got := findAcct(t, db, "new"); len(got) != 1 {
+				t.Fatalf("an item added after the damage: %v", got)
+			}
+			rep, err := db.Check()
+			if err != nil {
+				t.Fatal(err)
+			}
+			missing := false
+			for _, p := range rep.Problems {
+				missing = missing || p.Detail == "an index posting is missing"
+			}
+			if !missing {
+				t.Fatalf("Check does not report the lost postings: %+v", rep.Problems)
+			}
+		})
+	}
+}
