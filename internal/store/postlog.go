@@ -3,9 +3,11 @@ package store
 import (
 	"bytes"
 	"encoding/binary"
+	"math/rand/v2"
 	"slices"
 	"sort"
 	"sync"
+	"sync/atomic"
 
 	"go.etcd.io/bbolt"
 
@@ -254,28 +256,59 @@ func (l *postingLog) Damaged() int {
 	return l.damaged
 }
 
-// readerSet tracks the read transactions in progress, by a commit no newer
-// than the one each reads: ended log entries older than all of them can go.
+// readerSet tracks the read transactions in progress, each by a commit no
+// newer than the one it reads: ended log entries older than all of them
+// can go. A reader takes a free slot of a fixed array with one atomic
+// compare-and-swap (no lock shared by every read, so reads on many cores
+// do not queue on it); the slots are a cache line apart; a reader that
+// finds every slot taken falls back to a map under a mutex. A writer's
+// oldest scans both. A registration the scan misses began after it, so
+// its reader reads a commit no older than the one before the writer's:
+// nothing it can see is collected.
 type readerSet struct {
-	mu sync.Mutex
-	n  map[uint64]int
-}
-
-func (s *readerSet) enter(txid uint64) {
-	s.mu.Lock()
-	if s.n == nil {
-		s.n = map[uint64]int{}
+	slots [readerSlots]struct {
+		since atomic.Uint64 // since+1; 0: free
+		_     [56]byte
 	}
-	s.n[txid]++
-	s.mu.Unlock()
+	mu       sync.Mutex
+	overflow map[uint64]int
 }
 
-func (s *readerSet) leave(txid uint64) {
+const readerSlots = 64
+
+// readerHandle is a registration, for leave.
+type readerHandle struct {
+	slot  int // -1: in the overflow map
+	since uint64
+}
+
+func (s *readerSet) enter(since uint64) readerHandle {
+	start := int(rand.Uint32() % readerSlots)
+	for i := range readerSlots {
+		j := (start + i) % readerSlots
+		if sl := &s.slots[j].since; sl.Load() == 0 && sl.CompareAndSwap(0, since+1) {
+			return readerHandle{slot: j, since: since}
+		}
+	}
 	s.mu.Lock()
-	if s.n[txid] <= 1 {
-		delete(s.n, txid)
+	if s.overflow == nil {
+		s.overflow = map[uint64]int{}
+	}
+	s.overflow[since]++
+	s.mu.Unlock()
+	return readerHandle{slot: -1, since: since}
+}
+
+func (s *readerSet) leave(h readerHandle) {
+	if h.slot >= 0 {
+		s.slots[h.slot].since.Store(0)
+		return
+	}
+	s.mu.Lock()
+	if s.overflow[h.since] <= 1 {
+		delete(s.overflow, h.since)
 	} else {
-		s.n[txid]--
+		s.overflow[h.since]--
 	}
 	s.mu.Unlock()
 }
@@ -283,9 +316,14 @@ func (s *readerSet) leave(txid uint64) {
 // oldest returns the oldest commit a reader in progress may read, or
 // limit when there is none older.
 func (s *readerSet) oldest(limit uint64) uint64 {
+	for i := range s.slots {
+		if v := s.slots[i].since.Load(); v != 0 {
+			limit = min(limit, v-1)
+		}
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	for t := range s.n {
+	for t := range s.overflow {
 		limit = min(limit, t)
 	}
 	return limit

@@ -270,7 +270,7 @@ func TestLogReadersKeepEndedEntries(t *testing.T) {
 	gone := insert(t, db, "gone", "s")
 	moved := insert(t, db, "moved", "s")
 	// A reader registered now, as View registers one.
-	since := db.enterReader()
+	reader := db.enterReader()
 	T := db.committed.Load()
 	if err := db.Update(func(tx *Tx) error { return tx.Delete(gone) }); err != nil {
 		t.Fatal(err)
@@ -288,7 +288,7 @@ func TestLogReadersKeepEndedEntries(t *testing.T) {
 	if !db.plog.holds(mlook, moved.Row, T) || db.plog.holds(mlook, moved.Row, db.committed.Load()) {
 		t.Fatal("a merged entry: want it visible to the old reader only (the new ones read the index)")
 	}
-	db.readers.leave(since)
+	db.readers.leave(reader)
 	insert(t, db, "after", "s")
 	db.plog.mu.RLock()
 	_, stillGone := db.plog.tags[lookup]
@@ -1022,4 +1022,53 @@ func TestLogDamagedLeaf(t *testing.T) {
 			}
 		})
 	}
+}
+
+// The reader set answers the oldest registered commit whether readers sit
+// in its slots or, past readerSlots at once, in its overflow map.
+func TestReaderSetSlotsAndOverflow(t *testing.T) {
+	var s readerSet
+	if got := s.oldest(99); got != 99 {
+		t.Fatalf("empty set: oldest %d, want the limit 99", got)
+	}
+	var hs []readerHandle
+	for i := range readerSlots + 6 {
+		hs = append(hs, s.enter(uint64(50+i)))
+	}
+	overflowed := 0
+	for _, h := range hs {
+		if h.slot < 0 {
+			overflowed++
+		}
+	}
+	if overflowed != 6 {
+		t.Fatalf("%d registrations overflowed, want 6", overflowed)
+	}
+	if got := s.oldest(1000); got != 50 {
+		t.Fatalf("oldest %d, want 50", got)
+	}
+	// The oldest in a slot leaves: the next oldest counts, including one in
+	// the overflow map.
+	s.leave(hs[0])
+	if got := s.oldest(1000); got != 51 {
+		t.Fatalf("after the oldest left: %d, want 51", got)
+	}
+	for _, h := range hs[1:readerSlots] {
+		s.leave(h)
+	}
+	if got := s.oldest(1000); got != uint64(50+readerSlots) {
+		t.Fatalf("only overflowed readers left: %d, want %d", got, 50+readerSlots)
+	}
+	for _, h := range hs[readerSlots:] {
+		s.leave(h)
+	}
+	if got := s.oldest(1000); got != 1000 {
+		t.Fatalf("all left: %d, want the limit", got)
+	}
+	// A registration under commit 0 counts (slots store since+1).
+	h := s.enter(0)
+	if got := s.oldest(1000); got != 0 {
+		t.Fatalf("a reader since commit 0: oldest %d", got)
+	}
+	s.leave(h)
 }

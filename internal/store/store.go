@@ -553,10 +553,8 @@ func (db *DB) View(fn func(*Tx) error) (err error) {
 // enterReader registers a read transaction about to begin, under the last
 // commit this handle knows of (no newer than the one it will read); give
 // the result to readers.leave when it ends.
-func (db *DB) enterReader() uint64 {
-	since := db.committed.Load()
-	db.readers.enter(since)
-	return since
+func (db *DB) enterReader() readerHandle {
+	return db.readers.enter(db.committed.Load())
 }
 
 var readTxPool = sync.Pool{New: func() any { return new(Tx) }}
