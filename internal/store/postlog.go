@@ -69,6 +69,37 @@ func SetMergeLimits(lo, hi int) (restore func()) {
 	return func() { minMerge, maxMerge = oldLo, oldHi }
 }
 
+// The tag space is merged one slice at a time (by a tag's first byte), so
+// one commit rewrites a sixteenth of the index, not all of it. Meta key
+// "plog-marks" holds, per slice, the last log sequence whose operations on
+// that slice's tags are in the index; a log value goes once every slice's
+// mark has passed it.
+const logSlices = 16
+
+var keyLogMarks = []byte("plog-marks")
+
+func sliceOf(t protect.Tag) int { return int(t[0]) * logSlices / 256 }
+
+// readMarks returns the slices' merge marks (zeros when missing or
+// malformed: the whole log is replayed, and a posting both in the index
+// and in the table is seen once).
+func readMarks(meta *bbolt.Bucket) (marks [logSlices]uint64) {
+	if v := meta.Get(keyLogMarks); len(v) == logSlices*8 {
+		for s := range marks {
+			marks[s] = binary.BigEndian.Uint64(v[s*8:])
+		}
+	}
+	return marks
+}
+
+func writeMarks(meta *bbolt.Bucket, marks [logSlices]uint64) error {
+	v := make([]byte, 0, logSlices*8)
+	for _, m := range marks {
+		v = binary.BigEndian.AppendUint64(v, m)
+	}
+	return meta.Put(keyLogMarks, v)
+}
+
 // mergeLimit is the number of live logged postings that triggers a merge
 // for a store that has handed out rows row numbers.
 func mergeLimit(rows uint64) int {
@@ -92,42 +123,51 @@ type postingLog struct {
 	ended     map[protect.Tag]struct{} // tags holding ended entries
 	oldestEnd uint64                   // the smallest end among them (never: none)
 
-	damaged int // log values that did not parse at Open (see Check)
+	damaged []uint64 // the sequences of log values that did not parse at Open (see Check)
 }
 
 // reset empties the table.
 func (l *postingLog) reset() {
 	l.tags = map[protect.Tag][]logEntry{}
 	l.ended = map[protect.Tag]struct{}{}
-	l.live, l.oldestEnd, l.damaged = 0, never, 0
+	l.live, l.oldestEnd, l.damaged = 0, never, nil
 }
 
-// load rebuilds the table from the log of btx's commit. A log whose pages
-// bbolt cannot walk keeps what was read before the damage and counts as
-// one damaged value: the store still opens, lookups miss the lost
-// postings, and Check reports them.
+// load rebuilds the table from the log of btx's commit, leaving out each
+// slice's operations up to its merge mark (they are in the index). A log
+// whose pages bbolt cannot walk keeps what was read before the damage and
+// counts as one damaged value: the store still opens, lookups miss the
+// lost postings, and Check reports them.
 func (l *postingLog) load(btx *bbolt.Tx) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.reset()
 	defer func() {
 		if recover() != nil {
-			l.damaged++
+			l.damaged = append(l.damaged, never)
 		}
 	}()
 	b := btx.Bucket(bucketPlog)
 	if b == nil {
 		return
 	}
+	marks := readMarks(btx.Bucket(bucketMeta))
 	c := b.Cursor()
 	for k, v := c.First(); k != nil; k, v = c.Next() {
+		seq := never // a malformed key: replayed whole
+		if len(k) == 8 {
+			seq = binary.BigEndian.Uint64(k)
+		}
 		if !fitsFile(btx, v) || !wellFormed(v) {
-			l.damaged++ // skipped whole: none of its operations is believed
+			l.damaged = append(l.damaged, seq) // skipped whole: none of its operations is believed
 			continue
 		}
 		for ; len(v) > 0; v = v[logOpSize:] {
 			var t protect.Tag
 			copy(t[:], v[1:])
+			if seq <= marks[sliceOf(t)] {
+				continue
+			}
 			row := binary.BigEndian.Uint64(v[1+tagSize:])
 			switch v[0] {
 			case opPost:
@@ -249,11 +289,12 @@ func (l *postingLog) each(txid uint64, fn func(t protect.Tag, row uint64)) {
 	}
 }
 
-// Damaged returns the number of log values that did not parse at Open.
+// Damaged returns the number of log values still in the log that did not
+// parse at Open.
 func (l *postingLog) Damaged() int {
 	l.mu.RLock()
 	defer l.mu.RUnlock()
-	return l.damaged
+	return len(l.damaged)
 }
 
 // readerSet tracks the read transactions in progress, each by a commit no
@@ -407,34 +448,106 @@ func appendLogOp(b []byte, op byte, t protect.Tag, row uint64) []byte {
 	return binary.BigEndian.AppendUint64(b, row)
 }
 
-// flushLog runs before a write transaction commits: it merges the log into
-// the index when the log has grown past its limit, or appends this
-// transaction's operations to it; then it drops the ended entries no reader
-// needs.
+// flushLog runs before a write transaction commits: it appends this
+// transaction's operations to the log and, when the log has grown past
+// its limit, merges the slice merged longest ago into the index; then it
+// drops the ended entries no reader needs.
 func (tx *Tx) flushLog() error {
+	if len(tx.logOps) > 0 {
+		b, err := tx.logBucket()
+		if err != nil {
+			return err
+		}
+		seq, err := b.NextSequence()
+		if err != nil {
+			return err
+		}
+		if err := b.Put(binary.BigEndian.AppendUint64(nil, seq), tx.logOps); err != nil {
+			return err
+		}
+		tx.logOps = nil
+	}
 	l := &tx.db.plog
 	l.mu.RLock()
 	live := l.live
 	l.mu.RUnlock()
-	var err error
-	switch {
-	case live > mergeLimit(tx.db.rows.Load()):
-		err = tx.mergeLog()
-	case len(tx.logOps) > 0:
-		var b *bbolt.Bucket
-		if b, err = tx.logBucket(); err == nil {
-			var seq uint64
-			if seq, err = b.NextSequence(); err == nil {
-				err = b.Put(binary.BigEndian.AppendUint64(nil, seq), tx.logOps)
-			}
+	if live > mergeLimit(tx.db.rows.Load()) {
+		if err := tx.mergeSlice(); err != nil {
+			return err
 		}
 	}
+	tx.collectLog()
+	return nil
+}
+
+// mergeSlice writes the logged postings of the slice merged longest ago
+// into the index, in key order, marks the slice merged through the log's
+// last value, and deletes the log values every slice has now merged.
+func (tx *Tx) mergeSlice() error {
+	meta := tx.btx.Bucket(bucketMeta)
+	marks := readMarks(meta)
+	s := 0
+	for i := range marks {
+		if marks[i] < marks[s] {
+			s = i
+		}
+	}
+	b, err := tx.logBucket()
 	if err != nil {
 		return err
 	}
-	tx.logOps = nil
-	tx.collectLog()
+	if err := tx.putMerged(func(t protect.Tag) bool { return sliceOf(t) == s }); err != nil {
+		return err
+	}
+	marks[s] = b.Sequence()
+	if err := writeMarks(meta, marks); err != nil {
+		return err
+	}
+	done := slices.Min(marks[:])
+	var old [][]byte
+	c := b.Cursor()
+	for k, _ := c.First(); k != nil && len(k) == 8 && binary.BigEndian.Uint64(k) <= done; k, _ = c.Next() {
+		old = append(old, bytes.Clone(k))
+	}
+	for _, k := range old {
+		if err := b.Delete(k); err != nil {
+			return err
+		}
+	}
+	tx.forgetDamaged(func(seq uint64) bool { return seq <= done })
 	return nil
+}
+
+// putMerged ends the live entries whose tags pass filter (nil: all) and
+// writes them into the index, in key order.
+func (tx *Tx) putMerged(filter func(protect.Tag) bool) error {
+	var keys [][tagSize + 8]byte
+	tx.endAll(filter, func(t protect.Tag, row uint64) {
+		var k [tagSize + 8]byte
+		copy(k[:], t[:])
+		binary.BigEndian.PutUint64(k[tagSize:], row)
+		keys = append(keys, k)
+	})
+	slices.SortFunc(keys, func(a, b [tagSize + 8]byte) int { return bytes.Compare(a[:], b[:]) })
+	idx := tx.index()
+	for i := range keys {
+		if err := idx.Put(keys[i][:], nil); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// forgetDamaged drops the damaged values gone from the log (those for
+// which gone is true), keeping the list for a rollback.
+func (tx *Tx) forgetDamaged(gone func(seq uint64) bool) {
+	l := &tx.db.plog
+	l.mu.Lock()
+	if !tx.logEmptied {
+		tx.logEmptied, tx.logDamagedWas = true, slices.Clone(l.damaged)
+	}
+	l.damaged = slices.DeleteFunc(l.damaged, gone)
+	l.mu.Unlock()
 }
 
 // logBucket returns the log's bucket, creating it in a store of format 1
@@ -453,39 +566,27 @@ func (tx *Tx) logBucket() (*bbolt.Bucket, error) {
 }
 
 // mergeLog writes every posting in the log into the index, in key order,
-// and empties the log.
+// and empties the log (tests and the bench use it; commits merge a slice
+// at a time).
 func (tx *Tx) mergeLog() error {
-	var keys [][tagSize + 8]byte
-	tx.endAll(func(t protect.Tag, row uint64) {
-		var k [tagSize + 8]byte
-		copy(k[:], t[:])
-		binary.BigEndian.PutUint64(k[tagSize:], row)
-		keys = append(keys, k)
-	})
-	slices.SortFunc(keys, func(a, b [tagSize + 8]byte) int { return bytes.Compare(a[:], b[:]) })
-	idx := tx.index()
-	for i := range keys {
-		if err := idx.Put(keys[i][:], nil); err != nil {
-			return err
-		}
+	if err := tx.putMerged(nil); err != nil {
+		return err
 	}
 	return tx.emptyLog()
 }
 
-// emptyLog replaces the log's bucket with an empty one (and forgets the
-// damaged values the old one had).
+// emptyLog replaces the log's bucket with an empty one, whose sequence
+// starts again, so the merge marks go too (and the damaged values the old
+// log had).
 func (tx *Tx) emptyLog() error {
-	l := &tx.db.plog
-	l.mu.Lock()
-	if !tx.logEmptied {
-		tx.logEmptied, tx.logDamagedWas = true, l.damaged
-	}
-	l.damaged = 0
-	l.mu.Unlock()
+	tx.forgetDamaged(func(uint64) bool { return true })
 	if tx.btx.Bucket(bucketPlog) != nil {
 		if err := tx.btx.DeleteBucket(bucketPlog); err != nil {
 			return err
 		}
+	}
+	if err := tx.btx.Bucket(bucketMeta).Delete(keyLogMarks); err != nil {
+		return err
 	}
 	tx.logOps = nil
 	_, err := tx.logBucket()
@@ -494,17 +595,21 @@ func (tx *Tx) emptyLog() error {
 
 // dropLog ends every entry of the log and empties it (a wipe).
 func (tx *Tx) dropLog() error {
-	tx.endAll(nil)
+	tx.endAll(nil, nil)
 	return tx.emptyLog()
 }
 
-// endAll ends every live entry of the log at this transaction, calling fn
-// (when not nil) with each.
-func (tx *Tx) endAll(fn func(t protect.Tag, row uint64)) {
+// endAll ends, at this transaction, every live entry of the log whose tag
+// passes filter (nil: all), calling fn (when not nil) with each.
+func (tx *Tx) endAll(filter func(protect.Tag) bool, fn func(t protect.Tag, row uint64)) {
 	l := &tx.db.plog
 	w := tx.txid()
+	n := 0
 	l.mu.Lock()
 	for t, es := range l.tags {
+		if filter != nil && !filter(t) {
+			continue
+		}
 		for i := range es {
 			if es[i].end != never {
 				continue
@@ -514,11 +619,12 @@ func (tx *Tx) endAll(fn func(t protect.Tag, row uint64)) {
 			}
 			es[i].end = w
 			l.noteEnded(t, w)
+			n++
 		}
 	}
-	tx.logLive -= l.live
-	l.live = 0
+	l.live -= n
 	l.mu.Unlock()
+	tx.logLive -= n
 	tx.logAll = true
 }
 
@@ -584,7 +690,7 @@ func (tx *Tx) undoLog() {
 	}
 	l.mu.Unlock()
 	tx.logTags, tx.logAll, tx.logLive, tx.logOps = nil, false, 0, nil
-	tx.logEmptied, tx.logDamagedWas = false, 0
+	tx.logEmptied, tx.logDamagedWas = false, nil
 }
 
 // Posting cursors.

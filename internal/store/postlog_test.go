@@ -120,9 +120,12 @@ func TestLogMergesIntoIndex(t *testing.T) {
 		acct := fmt.Sprintf("a%03d", i)
 		want[acct] = insert(t, db, acct, "s").Row
 	}
-	index, logged := logState(t, db)
-	if index == 0 || logged > 60 {
-		t.Fatalf("after 100 inserts with merges at 40 postings: index %d, log %d", index, logged)
+	index, _ := logState(t, db)
+	db.plog.mu.RLock()
+	live := db.plog.live
+	db.plog.mu.RUnlock()
+	if index == 0 || live > 40+4 {
+		t.Fatalf("after 100 inserts with merges past 40 postings: index %d, %d postings live in the table", index, live)
 	}
 	check := func(db *DB, when string) {
 		t.Helper()
@@ -1071,4 +1074,89 @@ func TestReaderSetSlotsAndOverflow(t *testing.T) {
 		t.Fatalf("a reader since commit 0: oldest %d", got)
 	}
 	s.leave(h)
+}
+
+// A merge takes one slice of the tag space: the slice merged longest ago
+// goes to the index and the others stay in the log; the slices take turns;
+// a log value goes once every slice has merged past it; and a reopened
+// store replays each slice's operations after its mark only, so the table
+// is what it was.
+func TestLogMergesBySlice(t *testing.T) {
+	smallMerges(t, 1<<20)
+	db, path := openTest(t)
+	for i := range 200 {
+		insert(t, db, fmt.Sprintf("a%03d", i), "s")
+	}
+	table := func(db *DB) (live int, bySlice [logSlices]int) {
+		db.plog.mu.RLock()
+		defer db.plog.mu.RUnlock()
+		for tg, es := range db.plog.tags {
+			for _, e := range es {
+				if e.end == never {
+					bySlice[sliceOf(tg)]++
+				}
+			}
+		}
+		return db.plog.live, bySlice
+	}
+	marks := func(db *DB) (m [logSlices]uint64) {
+		db.bolt.View(func(btx *bbolt.Tx) error { m = readMarks(btx.Bucket(bucketMeta)); return nil })
+		return m
+	}
+	_, before := table(db)
+	if err := db.Update(func(tx *Tx) error { return tx.mergeSlice() }); err != nil {
+		t.Fatal(err)
+	}
+	_, after := table(db)
+	m := marks(db)
+	if after[0] != 0 || m[0] == 0 {
+		t.Fatalf("the first merge: slice 0 has %d live entries left, mark %d", after[0], m[0])
+	}
+	for s := 1; s < logSlices; s++ {
+		if after[s] != before[s] || m[s] != 0 {
+			t.Fatalf("the first merge touched slice %d: %d → %d entries, mark %d", s, before[s], after[s], m[s])
+		}
+	}
+	if _, logged := logState(t, db); logged == 0 {
+		t.Fatal("values were deleted before every slice merged them")
+	}
+	// The other slices take their turns; after all of them every value
+	// up to the first mark is gone.
+	for range logSlices - 1 {
+		if err := db.Update(func(tx *Tx) error { return tx.mergeSlice() }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if live, _ := table(db); live != 0 {
+		t.Fatalf("after every slice merged: %d live entries", live)
+	}
+	if _, logged := logState(t, db); logged != 0 {
+		t.Fatalf("after every slice merged: %d operations still in the log", logged)
+	}
+	// New postings, one slice merged, reopen: the table comes back as it was.
+	for i := 200; i < 260; i++ {
+		insert(t, db, fmt.Sprintf("a%03d", i), "s")
+	}
+	if err := db.Update(func(tx *Tx) error { return tx.mergeSlice() }); err != nil {
+		t.Fatal(err)
+	}
+	wantLive, wantBy := table(db)
+	db.Close()
+	db, err := Open(path, Options{Device: testDevice()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if live, by := table(db); live != wantLive || by != wantBy {
+		t.Fatalf("reopened: %d live entries %v, want %d %v", live, by, wantLive, wantBy)
+	}
+	for i := range 260 {
+		if got := findAcct(t, db, fmt.Sprintf("a%03d", i)); len(got) != 1 {
+			t.Fatalf("a%03d: %v", i, got)
+		}
+	}
+	rep, err := db.Check()
+	if err != nil || len(rep.Problems) != 0 {
+		t.Fatalf("Check: %v %+v", err, rep.Problems)
+	}
 }

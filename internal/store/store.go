@@ -373,10 +373,10 @@ type Tx struct {
 	logTags map[protect.Tag]struct{}
 	logAll  bool // every tag's entries changed (a merge or a wipe)
 	logLive int
-	// Whether this transaction emptied the log, and the log's count of
-	// damaged values before it did (restored on rollback).
+	// Whether this transaction dropped damaged values from the log, and
+	// the list before it did (restored on rollback).
 	logEmptied    bool
-	logDamagedWas int
+	logDamagedWas []uint64
 	ls            logSeeker
 	lsBusy        bool
 
