@@ -233,9 +233,10 @@ type Stats struct {
 	Groups     map[string]int
 	Unreadable int
 	// LoggedPostings counts the index postings still in the posting log
-	// (appended by recent commits, not yet merged into the index); the
-	// commit that finds more than MergeAt merges them, and waits for it.
-	// docs/semantics.md, "The posting log".
+	// (appended by recent commits, not yet merged into the index); a
+	// commit that finds more than MergeAt merges those of one sixteenth
+	// of the tag space, and waits for it. docs/semantics.md, "The posting
+	// log".
 	LoggedPostings, MergeAt int
 }
 

@@ -202,8 +202,8 @@ type Stats struct {
 	// overhead, the index or the version table.
 	RecordBytes int64
 	// LoggedPostings is the number of postings in the posting log, not
-	// yet merged into the index; the commit that finds more than MergeAt
-	// merges them (postlog.go).
+	// yet merged into the index; a commit that finds more than MergeAt
+	// merges one sixteenth of the tag space (postlog.go).
 	LoggedPostings, MergeAt int
 }
 

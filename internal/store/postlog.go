@@ -25,9 +25,10 @@ import (
 // (one page, next to the last commit's), and an in-memory table of the
 // logged postings, rebuilt from the log at Open, answers lookups beside
 // the index. When the log holds more than a share of the store's rows
-// (mergeLimit), the commit that finds it so writes every logged posting
-// into the index in key order (each index page is then rewritten once
-// for many postings) and empties the log.
+// (mergeLimit), the commit that finds it so writes the logged postings of
+// one sixteenth of the tag space into the index in key order (each index
+// page is then rewritten once for many postings; see mergeSlice), and log
+// values go once every slice has merged them.
 //
 // Bucket "plog": sequence (8 bytes big-endian) → one commit's operations,
 // each op (1 byte: '+' posted, '-' removed) ‖ tag (12) ‖ row (8).
@@ -449,9 +450,11 @@ func appendLogOp(b []byte, op byte, t protect.Tag, row uint64) []byte {
 }
 
 // flushLog runs before a write transaction commits: it appends this
-// transaction's operations to the log and, when the log has grown past
-// its limit, merges the slice merged longest ago into the index; then it
-// drops the ended entries no reader needs.
+// transaction's operations to the log and, while the log is past its
+// limit, merges the slice merged longest ago into the index (one slice
+// for an ordinary commit; as many as it takes after a large one, such as
+// a restore, so the table stays bounded); then it drops the ended entries
+// no reader needs.
 func (tx *Tx) flushLog() error {
 	if len(tx.logOps) > 0 {
 		b, err := tx.logBucket()
@@ -468,10 +471,14 @@ func (tx *Tx) flushLog() error {
 		tx.logOps = nil
 	}
 	l := &tx.db.plog
-	l.mu.RLock()
-	live := l.live
-	l.mu.RUnlock()
-	if live > mergeLimit(tx.db.rows.Load()) {
+	limit := mergeLimit(tx.db.rows.Load())
+	for range logSlices {
+		l.mu.RLock()
+		live := l.live
+		l.mu.RUnlock()
+		if live <= limit {
+			break
+		}
 		if err := tx.mergeSlice(); err != nil {
 			return err
 		}

@@ -1160,3 +1160,33 @@ func TestLogMergesBySlice(t *testing.T) {
 		t.Fatalf("Check: %v %+v", err, rep.Problems)
 	}
 }
+
+// A large transaction (a restore, a bulk load) leaves the table within
+// its limit: its commit merges as many slices as it takes, not one.
+func TestLogLargeCommitMergesEnoughSlices(t *testing.T) {
+	smallMerges(t, 40)
+	db, _ := openTest(t)
+	err := db.Update(func(tx *Tx) error {
+		for i := range 100 {
+			f, s := item(fmt.Sprintf("bulk%03d", i), "s")
+			if _, _, err := tx.Insert(schema.GenericPassword, f, s); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	db.plog.mu.RLock()
+	live := db.plog.live
+	db.plog.mu.RUnlock()
+	if live > 40 {
+		t.Fatalf("after a commit of 100 items the table holds %d live postings, want at most the limit 40", live)
+	}
+	for i := range 100 {
+		if got := findAcct(t, db, fmt.Sprintf("bulk%03d", i)); len(got) != 1 {
+			t.Fatalf("bulk%03d: %v", i, got)
+		}
+	}
+}
