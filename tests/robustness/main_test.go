@@ -37,8 +37,9 @@ import (
 const childEnv = "SECITEM_ROBUSTNESS_CHILD"
 
 func TestMain(m *testing.M) {
-	// The posting log merges into the index every few items, so crashes,
-	// faults and races meet merges too (children included).
+	// The posting log stays under 48 postings (most commits merge a slice
+	// of it into the index), so crashes, faults and races meet merges too
+	// (children included).
 	store.SetMergeLimits(48, 48)
 	if role := os.Getenv(childEnv); role != "" {
 		os.Exit(runChild(role))
