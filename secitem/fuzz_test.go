@@ -59,10 +59,10 @@ func FuzzOpenCorrupt(f *testing.F) {
 }
 
 // FuzzOpenCorruptLog is FuzzOpenCorrupt on a store of format 2 whose
-// posting log merged after the generic passwords: their postings are in
-// the index, the internet password's in the log
-// (testdata/corrupt/logged.keychain), so the damage reaches the log's
-// pages and values too.
+// posting log was merged slice by slice while the items went in: some
+// postings are in the index, the others in the log, and meta holds the
+// slices' merge marks (testdata/corrupt/logged.keychain), so the damage
+// reaches the log's pages and values and the marks too.
 func FuzzOpenCorruptLog(f *testing.F) {
 	if *writeCorpus {
 		defer istore.SetMergeLimits(6, 6)()
