@@ -1190,3 +1190,59 @@ func TestLogLargeCommitMergesEnoughSlices(t *testing.T) {
 		}
 	}
 }
+
+// A branch key raised past its child's first key sends a search for that
+// first key to the leaf before: bbolt's Get (and the map reader of read
+// transactions) finds nothing there, while a cursor's Seek steps on to
+// the next leaf and finds it. Write transactions must answer as reads do,
+// or a read calls an item lost that Add then calls a duplicate (a BI-2
+// finding, on a flipped byte).
+func TestDamagedBranchKeyReadsAlike(t *testing.T) {
+	db, path := openTest(t)
+	c := schema.GenericPassword
+	if err := db.Update(func(tx *Tx) error {
+		for i := range 200 {
+			f, s := item(fmt.Sprintf("a%03d", i), strings.Repeat("x", 200))
+			if _, _, err := tx.Insert(c, f, s); err != nil {
+				return err
+			}
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	var root uint64
+	db.bolt.View(func(btx *bbolt.Tx) error { root = uint64(btx.Bucket(classBucket(c)).Root()); return nil })
+	db.Close()
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ps := os.Getpagesize()
+	pg := raw[int(root)*ps:]
+	if binary.NativeEndian.Uint16(pg[8:]) != flagBranch || binary.NativeEndian.Uint16(pg[10:]) < 3 {
+		t.Skip("the class tree is not a branch over three leaves or more")
+	}
+	e := pg[16+16:] // the second child's element
+	pos := binary.NativeEndian.Uint32(e[0:])
+	first := binary.BigEndian.Uint64(e[pos : pos+8])
+	off := 16 + 16 + int(pos) // the key's offset in the page
+	patchPage(t, path, root, off, binary.BigEndian.AppendUint64(nil, first+1))
+	db, err = Open(path, Options{Device: testDevice()})
+	if err != nil {
+		t.Skipf("Open refused the damage: %v", err)
+	}
+	defer db.Close()
+	var read, written []byte
+	db.View(func(tx *Tx) error { read = tx.getRow(c, first); return nil })
+	db.Update(func(tx *Tx) error {
+		items, err := tx.items(c)
+		if err == nil {
+			written = tx.get(items, rowKey(first))
+		}
+		return errors.New("look only")
+	})
+	if (read == nil) != (written == nil) {
+		t.Fatalf("row %d behind a damaged branch key: a read finds %d bytes, a write transaction %d", first, len(read), len(written))
+	}
+}
