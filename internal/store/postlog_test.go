@@ -29,6 +29,54 @@ func mergeLogNow(t *testing.T, db *DB) {
 	}
 }
 
+// insertMany inserts n generic passwords (accounts prefix000…, secrets
+// secret) in one transaction and returns their records.
+func insertMany(t *testing.T, db *DB, prefix string, n int, secret string) []*Record {
+	t.Helper()
+	var recs []*Record
+	err := db.Update(func(tx *Tx) error {
+		for i := range n {
+			f, s := item(fmt.Sprintf("%s%03d", prefix, i), secret)
+			r, _, err := tx.Insert(schema.GenericPassword, f, s)
+			if err != nil {
+				return err
+			}
+			recs = append(recs, r)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return recs
+}
+
+// secondChild reads, in the closed store at path, the branch page root
+// of a bucket (skipping the test unless it is a branch over three children
+// or more) and returns its second element's offset in the page, first key
+// and child page.
+func secondChild(t *testing.T, path string, root uint64) (keyOff int, key []byte, child uint64) {
+	t.Helper()
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pg := raw[int(root)*os.Getpagesize():]
+	if binary.NativeEndian.Uint16(pg[8:]) != flagBranch || binary.NativeEndian.Uint16(pg[10:]) < 3 {
+		t.Skip("the tree is not a branch over three children or more")
+	}
+	e := pg[16+16:] // branch elements are 16 bytes, after the 16-byte header
+	pos, ks := binary.NativeEndian.Uint32(e[0:]), binary.NativeEndian.Uint32(e[4:])
+	return 16 + 16 + int(pos), bytes.Clone(e[pos : pos+ks]), binary.NativeEndian.Uint64(e[8:])
+}
+
+// bucketRoot returns the root page of bucket name in the store at path.
+func bucketRoot(t *testing.T, path string, name []byte) (root uint64) {
+	t.Helper()
+	boltView(t, path, func(btx *bbolt.Tx) { root = uint64(btx.Bucket(name).Root()) })
+	return root
+}
+
 // smallMerges makes the log merge after a handful of postings for the
 // rest of the test.
 func smallMerges(t *testing.T, n int) {
@@ -319,22 +367,8 @@ func TestLogReaderDuringMerge(t *testing.T) {
 	db, _ := openTest(t)
 	// Free pages for the writer: bbolt grows its map only when no reader
 	// holds it, so a writer that must grow the file waits for the reader.
-	var junk []*Record
+	junk := insertMany(t, db, "junk", 2000, "s")
 	err := db.Update(func(tx *Tx) error {
-		for i := range 2000 {
-			f, s := item(fmt.Sprintf("junk%d", i), "s")
-			r, _, err := tx.Insert(schema.GenericPassword, f, s)
-			if err != nil {
-				return err
-			}
-			junk = append(junk, r)
-		}
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	err = db.Update(func(tx *Tx) error {
 		for _, r := range junk {
 			if err := tx.Delete(r); err != nil {
 				return err
@@ -636,37 +670,12 @@ func TestLogCommitPanicStopsWrites(t *testing.T) {
 	smallMerges(t, 1<<20)
 	db, path := openTest(t)
 	c := schema.GenericPassword
-	var recs []*Record
-	if err := db.Update(func(tx *Tx) error {
-		for i := 0; i < 200; i++ {
-			f, s := item(fmt.Sprintf("a%03d", i), strings.Repeat("x", 200))
-			r, _, err := tx.Insert(c, f, s)
-			if err != nil {
-				return err
-			}
-			recs = append(recs, r)
-		}
-		return nil
-	}); err != nil {
-		t.Fatal(err)
-	}
+	recs := insertMany(t, db, "a", 200, strings.Repeat("x", 200))
+	db.Close()
 	// The class's tree: a root branch over leaves; leaf 1 holds the rows
 	// below leaf 2's first key.
-	ps := db.bolt.Info().PageSize
-	var root uint64
-	db.bolt.View(func(btx *bbolt.Tx) error { root = uint64(btx.Bucket(classBucket(c)).Root()); return nil })
-	db.Close()
-	raw, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pg := raw[int(root)*ps:]
-	if binary.NativeEndian.Uint16(pg[8:]) != flagBranch || binary.NativeEndian.Uint16(pg[10:]) < 3 {
-		t.Skip("the class tree is not a branch over three leaves or more")
-	}
-	e := pg[16+16:] // the second branch element
-	pos, ks := binary.NativeEndian.Uint32(e[0:]), binary.NativeEndian.Uint32(e[4:])
-	firstOf2, leaf2 := binary.BigEndian.Uint64(e[pos:pos+ks]), binary.NativeEndian.Uint64(e[8:])
+	_, key2, leaf2 := secondChild(t, path, bucketRoot(t, path, classBucket(c)))
+	firstOf2 := binary.BigEndian.Uint64(key2)
 	var leaf1 []*Record
 	for _, r := range recs {
 		if r.Row < firstOf2 {
@@ -675,7 +684,7 @@ func TestLogCommitPanicStopsWrites(t *testing.T) {
 	}
 	// Leaf 2's first key gets size 0: bbolt's rebalance asserts on it.
 	patchPage(t, path, leaf2, 16+8, []byte{0, 0, 0, 0})
-	db, err = Open(path, Options{Device: testDevice()})
+	db, err := Open(path, Options{Device: testDevice()})
 	if err != nil {
 		t.Skipf("Open refused the damage: %v", err)
 	}
@@ -969,18 +978,7 @@ func TestLogDamagedLeaf(t *testing.T) {
 				insert(t, db, fmt.Sprintf("a%03d", i), "s")
 			}
 			db.Close()
-			var root uint64
-			boltView(t, path, func(btx *bbolt.Tx) { root = uint64(btx.Bucket(bucketPlog).Root()) })
-			raw, err := os.ReadFile(path)
-			if err != nil {
-				t.Fatal(err)
-			}
-			ps := os.Getpagesize()
-			rp := raw[int(root)*ps:]
-			if binary.NativeEndian.Uint16(rp[8:]) != flagBranch || binary.NativeEndian.Uint16(rp[10:]) < 3 {
-				t.Skip("the log is not a branch over three leaves or more")
-			}
-			leaf := binary.NativeEndian.Uint64(rp[16+16+8:]) // the second leaf
+			_, _, leaf := secondChild(t, path, bucketRoot(t, path, bucketPlog))
 			if kind == "page type" {
 				patchPage(t, path, leaf, 8, []byte{0x33, 0})
 				if _, err := Open(path, Options{Device: testDevice()}); status.Of(err) != status.Decode {
@@ -989,7 +987,7 @@ func TestLogDamagedLeaf(t *testing.T) {
 				return
 			}
 			patchPage(t, path, leaf, 16+16*2+8, binary.NativeEndian.AppendUint32(nil, 0xFFFFFF))
-			db, err = Open(path, Options{Device: testDevice()})
+			db, err := Open(path, Options{Device: testDevice()})
 			if err != nil {
 				t.Fatalf("a log leaf with a lying element: Open %v", err)
 			}
@@ -1166,18 +1164,7 @@ func TestLogMergesBySlice(t *testing.T) {
 func TestLogLargeCommitMergesEnoughSlices(t *testing.T) {
 	smallMerges(t, 40)
 	db, _ := openTest(t)
-	err := db.Update(func(tx *Tx) error {
-		for i := range 100 {
-			f, s := item(fmt.Sprintf("bulk%03d", i), "s")
-			if _, _, err := tx.Insert(schema.GenericPassword, f, s); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	insertMany(t, db, "bulk", 100, "s")
 	db.plog.mu.RLock()
 	live := db.plog.live
 	db.plog.mu.RUnlock()
@@ -1200,35 +1187,13 @@ func TestLogLargeCommitMergesEnoughSlices(t *testing.T) {
 func TestDamagedBranchKeyReadsAlike(t *testing.T) {
 	db, path := openTest(t)
 	c := schema.GenericPassword
-	if err := db.Update(func(tx *Tx) error {
-		for i := range 200 {
-			f, s := item(fmt.Sprintf("a%03d", i), strings.Repeat("x", 200))
-			if _, _, err := tx.Insert(c, f, s); err != nil {
-				return err
-			}
-		}
-		return nil
-	}); err != nil {
-		t.Fatal(err)
-	}
-	var root uint64
-	db.bolt.View(func(btx *bbolt.Tx) error { root = uint64(btx.Bucket(classBucket(c)).Root()); return nil })
+	insertMany(t, db, "a", 200, strings.Repeat("x", 200))
 	db.Close()
-	raw, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ps := os.Getpagesize()
-	pg := raw[int(root)*ps:]
-	if binary.NativeEndian.Uint16(pg[8:]) != flagBranch || binary.NativeEndian.Uint16(pg[10:]) < 3 {
-		t.Skip("the class tree is not a branch over three leaves or more")
-	}
-	e := pg[16+16:] // the second child's element
-	pos := binary.NativeEndian.Uint32(e[0:])
-	first := binary.BigEndian.Uint64(e[pos : pos+8])
-	off := 16 + 16 + int(pos) // the key's offset in the page
+	root := bucketRoot(t, path, classBucket(c))
+	off, key, _ := secondChild(t, path, root)
+	first := binary.BigEndian.Uint64(key)
 	patchPage(t, path, root, off, binary.BigEndian.AppendUint64(nil, first+1))
-	db, err = Open(path, Options{Device: testDevice()})
+	db, err := Open(path, Options{Device: testDevice()})
 	if err != nil {
 		t.Skipf("Open refused the damage: %v", err)
 	}
