@@ -967,9 +967,8 @@ func TestLogConcurrentReadersAndWriters(t *testing.T) {
 // (the walk, as for any page); a leaf whose element table lies (a key
 // size past the page) opens, and the value behind the lying element is
 // skipped as damaged (or, when bbolt fails on it, the replay keeps what it
-// had read). Writes go on, the next merge
-// (which drops the log) clears the count, and Check reports the item
-// whose postings were lost.
+// had read). Writes go on, the next merge (which drops the log) clears
+// the count, and Check reports the items whose postings were lost.
 func TestLogDamagedLeaf(t *testing.T) {
 	for _, kind := range []string{"page type", "key size"} {
 		t.Run(kind, func(t *testing.T) {
