@@ -112,6 +112,10 @@ func (r report) markdown() string {
 		fmt.Fprintf(&b, "\n%d durable Adds one by one on the %d-item store (posting-log merges included): mean %s, median %s, 99.9th percentile %s, slowest %s.\n",
 			e.SeqAdds, r.Items, us(e.SeqMeanUs*1e3), us(e.SeqMedianUs*1e3), us(e.SeqP999Us*1e3), us(e.SeqMaxUs*1e3))
 	}
+	if e.FirstReadNs > 0 {
+		fmt.Fprintf(&b, "\nEvery one of the %d items read once in a random order right after loading (the lookup cache empty), then again: means %s and %s per read (the second pass answers the lookup from the cache).\n",
+			r.Items, us(e.FirstReadNs), us(e.SecondReadNs))
+	}
 	if len(r.Scaling) > 0 {
 		fmt.Fprintf(&b, "\n| items | secitemdb read | limit model read |\n|---|---|---|\n")
 		for _, p := range r.Scaling {

@@ -196,6 +196,13 @@ func (tx *Tx) Find(q Query, fn func(*Record) (bool, error)) error {
 	if q.After == ^uint64(0) {
 		return nil
 	}
+	if m.hasPosted && len(prefixes) == 1 && q.After == 0 && !tx.writable {
+		// The whole lookup key: its list, from the lookup cache when
+		// this commit's list is there (lookups.go).
+		return tx.findPosted(m.posted, func(row uint64) (bool, error) {
+			return check(row, tx.getRow(c, row))
+		})
+	}
 	return tx.intersect(prefixes, q.After+1, func(row uint64) (bool, error) {
 		return check(row, tx.getRow(c, row))
 	})

@@ -394,6 +394,7 @@ func (tx *Tx) post(t protect.Tag, row uint64) {
 	l.mu.Unlock()
 	tx.logLive++
 	tx.touchLog(t)
+	tx.db.lookups.changed(t, tx.txid())
 	tx.logOps = appendLogOp(tx.logOps, opPost, t, row)
 }
 
@@ -403,6 +404,7 @@ func (tx *Tx) unpost(t protect.Tag, row uint64) error {
 	if tx.endLogged(t, row) {
 		return nil
 	}
+	tx.db.lookups.changed(t, tx.txid())
 	key := make([]byte, tagSize+8)
 	copy(key, t[:])
 	binary.BigEndian.PutUint64(key[tagSize:], row)
@@ -426,6 +428,7 @@ func (tx *Tx) endLogged(t protect.Tag, row uint64) bool {
 	}
 	tx.logLive--
 	tx.touchLog(t)
+	tx.db.lookups.changed(t, tx.txid())
 	tx.logOps = appendLogOp(tx.logOps, opUnpost, t, row)
 	return true
 }

@@ -95,6 +95,7 @@ type DB struct {
 
 	plog      postingLog    // the logged postings, see postlog.go
 	readers   readerSet     // read transactions in progress, see postlog.go
+	lookups   lookupCache   // lookup-key posting lists, see lookups.go
 	committed atomic.Uint64 // the last commit this handle knows of
 
 	vcache versionCache                // see currentVersion
@@ -242,6 +243,7 @@ func (db *DB) load() (err error) {
 		db.rows.Store(meta.Sequence())
 		db.plog.load(btx)
 		db.committed.Store(uint64(btx.ID()))
+		db.lookups.reset(db.rows.Load(), uint64(btx.ID()))
 		return nil
 	})
 }
@@ -601,6 +603,7 @@ func (db *DB) Update(fn func(*Tx) error) (err error) {
 	err = db.bolt.Update(func(btx *bbolt.Tx) (err error) {
 		tx := &Tx{db: db, btx: btx, writable: true}
 		txid = tx.txid()
+		db.lookups.grow(db.rows.Load(), txid)
 		defer func() {
 			// A rolled-back transaction takes its log entries back.
 			if r := recover(); r != nil {

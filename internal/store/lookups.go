@@ -1,0 +1,239 @@
+package store
+
+import (
+	"bytes"
+	"encoding/binary"
+	"math/bits"
+	"sync/atomic"
+
+	"github.com/secitemdb/secitemdb/protect"
+)
+
+// The lookup cache.
+//
+// A query that names an item's whole lookup key (service and account, for
+// a generic password) finds its candidates under one posting tag, and that
+// posting list nearly always holds one row or none. Resolving it costs a
+// descent of the index tree and a probe of the posting log; the lookup
+// cache keeps, for the tags read transactions resolved recently, the list
+// they found when it held at most one row, and the commit they read it at.
+//
+// Correctness rests on one rule: every change to a tag's posting list is
+// made by a write transaction that first records its own commit number in
+// the cache's set for that tag (see changed), before that commit can be
+// read. A list read at commit F is then the list at commit T too unless a
+// commit between them changed it, and such a commit has left a number
+// greater than min(F, T) in the set. So a reader at T uses an entry read
+// at F only when the set's number is at most min(F, T); anything else is
+// a miss and the reader walks the index as before. Rolled-back writers
+// leave their number behind: a few extra misses, never a wrong answer.
+// Two changes need no number: a wipe changes the index key and so every
+// tag (no list read before it is asked for after it), and the postings
+// of a row whose header no longer parses, removed by a scan of the index,
+// belong to a row no query can match.
+//
+// The cache only ever narrows where a reader looks: the record found is
+// still checked against the query (its header must list the posting and
+// carry every filter's tag), exactly as on the uncached path.
+//
+// Layout: sets of lookupWays entries, chosen by the tag's bits (tags are
+// keyed hashes, so uniform); each entry is guarded by a sequence counter
+// (odd while an entry is being written), so readers take no lock. The
+// table holds about one entry per item, within [minLookupSlots,
+// maxLookupSlots] (40 bytes each: 10.5 MB at most), and is replaced by a
+// larger one as the store grows.
+
+const (
+	lookupWays     = 4
+	minLookupSlots = 1 << 10
+	maxLookupSlots = 1 << 18
+)
+
+type lookupEntry struct {
+	seq  atomic.Uint64 // odd while the entry is being written
+	tag0 atomic.Uint64 // tag bytes 0–7
+	tag1 atomic.Uint64 // tag bytes 8–11; bit 32 set when the list holds a row
+	row  atomic.Uint64
+	at   atomic.Uint64 // the commit the list was read at
+}
+
+type lookupSet struct {
+	changed atomic.Uint64 // the last commit that changed a list of a tag of this set
+	hand    atomic.Uint32 // the next entry to replace
+	entries [lookupWays]lookupEntry
+}
+
+type lookupTable struct {
+	// since is the first commit whose changes the table records: an
+	// entry serves only readers and lists at or after it.
+	since uint64
+	mask  uint64
+	sets  []lookupSet
+}
+
+type lookupCache struct {
+	table atomic.Pointer[lookupTable]
+}
+
+// lookupSlots returns the table size for a store of rows items.
+func lookupSlots(rows uint64) int {
+	n := minLookupSlots
+	if rows > uint64(n) {
+		n = 1 << bits.Len64(rows-1)
+	}
+	return min(n, maxLookupSlots)
+}
+
+// reset installs an empty table sized for rows, recording changes from
+// commit since on. Only a writer (or Open, before any reader) may call it:
+// changes made before since are not recorded in the new table.
+func (c *lookupCache) reset(rows, since uint64) {
+	n := lookupSlots(rows) / lookupWays
+	c.table.Store(&lookupTable{since: since, mask: uint64(n - 1), sets: make([]lookupSet, n)})
+}
+
+// grow replaces the table by a larger one when the store has outgrown it;
+// called by a writer, whose commit is since, before it changes anything.
+func (c *lookupCache) grow(rows, since uint64) {
+	t := c.table.Load()
+	if t == nil || lookupSlots(rows) > len(t.sets)*lookupWays {
+		c.reset(rows, since)
+	}
+}
+
+func tagWords(t protect.Tag) (w0, w1 uint64) {
+	return binary.LittleEndian.Uint64(t[0:8]), uint64(binary.LittleEndian.Uint32(t[8:12]))
+}
+
+func (t *lookupTable) set(tag protect.Tag) *lookupSet {
+	return &t.sets[binary.LittleEndian.Uint64(tag[4:12])&t.mask]
+}
+
+const lookupHasRow = 1 << 32
+
+// get returns tag's posting list as a reader of commit txid sees it: one
+// row (n = 1) or none (n = 0); ok is false on a miss.
+func (c *lookupCache) get(tag protect.Tag, txid uint64) (row uint64, n int, ok bool) {
+	t := c.table.Load()
+	if t == nil {
+		return 0, 0, false
+	}
+	s := t.set(tag)
+	w0, w1 := tagWords(tag)
+	for i := range s.entries {
+		e := &s.entries[i]
+		q := e.seq.Load()
+		if q == 0 || q&1 != 0 {
+			continue
+		}
+		t0, t1, r, at := e.tag0.Load(), e.tag1.Load(), e.row.Load(), e.at.Load()
+		if e.seq.Load() != q || t0 != w0 || t1&^lookupHasRow != w1 {
+			continue
+		}
+		// Loaded after the entry: a change the entry's reader could have
+		// seen is visible here (see the rule above).
+		lo := min(at, txid)
+		if lo < t.since || s.changed.Load() > lo {
+			return 0, 0, false
+		}
+		if t1&lookupHasRow != 0 {
+			return r, 1, true
+		}
+		return 0, 0, true
+	}
+	return 0, 0, false
+}
+
+// put records that tag's posting list at commit txid holds row (n = 1)
+// or nothing (n = 0). It gives up rather than wait when another reader
+// is writing the entry it would replace.
+func (c *lookupCache) put(tag protect.Tag, txid, row uint64, n int) {
+	t := c.table.Load()
+	if t == nil || txid < t.since {
+		return
+	}
+	s := t.set(tag)
+	w0, w1 := tagWords(tag)
+	if n == 1 {
+		w1 |= lookupHasRow
+	}
+	victim := -1
+	for i := range s.entries {
+		e := &s.entries[i]
+		if q := e.seq.Load(); q == 0 || (e.tag0.Load() == w0 && e.tag1.Load()&^lookupHasRow == w1&^lookupHasRow) {
+			victim = i
+			break
+		}
+	}
+	if victim < 0 {
+		victim = int(s.hand.Add(1) % lookupWays)
+	}
+	e := &s.entries[victim]
+	q := e.seq.Load()
+	if q&1 != 0 || !e.seq.CompareAndSwap(q, q+1) {
+		return
+	}
+	e.tag0.Store(w0)
+	e.tag1.Store(w1)
+	e.row.Store(row)
+	e.at.Store(txid)
+	e.seq.Store(q + 2)
+}
+
+// changed records that commit txid changes tag's posting list. It must
+// run before that commit can be read, so in the write transaction.
+func (c *lookupCache) changed(tag protect.Tag, txid uint64) {
+	if t := c.table.Load(); t != nil {
+		raiseTo(&t.set(tag).changed, txid)
+	}
+}
+
+func raiseTo(v *atomic.Uint64, x uint64) {
+	for {
+		old := v.Load()
+		if old >= x || v.CompareAndSwap(old, x) {
+			return
+		}
+	}
+}
+
+// findPosted calls fn with the rows posted under tag, from row 1 on, as
+// intersect would, using and filling the lookup cache (read transactions
+// only: a writer sees its own uncommitted changes).
+func (tx *Tx) findPosted(tag protect.Tag, fn func(row uint64) (bool, error)) error {
+	c := &tx.db.lookups
+	txid := tx.txid()
+	if row, n, ok := c.get(tag, txid); ok {
+		if n == 0 {
+			return nil
+		}
+		_, err := fn(row)
+		return err
+	}
+	cur := tx.postingCursor(tag[:])
+	defer tx.releaseCursor(cur)
+	seek := &tx.seekBuf
+	copy(seek[:], tag[:])
+	binary.BigEndian.PutUint64(seek[tagSize:], 1)
+	var first uint64
+	n, stopped := 0, false
+	for k, _ := cur.Seek(seek[:]); len(k) == tagSize+8 && bytes.HasPrefix(k, tag[:]); k, _ = cur.Next() {
+		row := binary.BigEndian.Uint64(k[tagSize:])
+		n++
+		if n == 1 {
+			first = row
+		}
+		if stopped {
+			break // the list holds more than one row: not cached
+		}
+		more, err := fn(row)
+		if err != nil {
+			return err
+		}
+		stopped = !more
+	}
+	if n <= 1 {
+		c.put(tag, txid, first, n)
+	}
+	return nil
+}

@@ -1,0 +1,524 @@
+package store
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/secitemdb/secitemdb/internal/status"
+	"github.com/secitemdb/secitemdb/protect"
+	"github.com/secitemdb/secitemdb/schema"
+)
+
+// keyQuery is the query that names acct's whole lookup key (service "svc"
+// as item gives it), in group "G".
+func keyQuery(acct string) Query {
+	c := schema.GenericPassword
+	f := schema.Fields{}.Set(c.Attr("acct"), schema.String(acct)).Set(c.Attr("svce"), schema.String("svc"))
+	return Query{Class: c, Filters: f, Groups: []string{"G"}}
+}
+
+// findKeyIn returns the rows Find yields in tx for acct's lookup key.
+func findKeyIn(tx *Tx, acct string) ([]uint64, error) {
+	var rows []uint64
+	err := tx.Find(keyQuery(acct), func(r *Record) (bool, error) { rows = append(rows, r.Row); return true, nil })
+	return rows, err
+}
+
+// findKey returns the rows a read transaction's Find yields for acct.
+func findKey(t *testing.T, db *DB, acct string) []uint64 {
+	t.Helper()
+	var rows []uint64
+	if err := db.View(func(tx *Tx) (err error) { rows, err = findKeyIn(tx, acct); return err }); err != nil {
+		t.Fatal(err)
+	}
+	return rows
+}
+
+// scanKeyIn returns the rows matching acct's lookup key in tx found
+// without the cache or the index: every record of the class, checked
+// against the query's tags.
+func scanKeyIn(tx *Tx, acct string) []uint64 {
+	c := schema.GenericPassword
+	q := keyQuery(acct)
+	var rows []uint64
+	b, _ := tx.items(c)
+	cur := b.Cursor()
+	for k, v := cur.First(); k != nil; k, v = cur.Next() {
+		r, err := parseRecord(c, rowOf(k), v)
+		if err == nil && tx.Matches(q, r) {
+			rows = append(rows, r.Row)
+		}
+	}
+	return rows
+}
+
+func rowOf(k []byte) uint64 {
+	var row uint64
+	for _, b := range k {
+		row = row<<8 | uint64(b)
+	}
+	return row
+}
+
+// cached reports what the lookup cache holds for acct's list for a
+// reader of the last commit.
+func cached(db *DB, acct string) (row uint64, n int, ok bool) {
+	f, _ := item(acct, "")
+	return db.lookups.get(db.lookupTag(schema.GenericPassword, f), db.committed.Load())
+}
+
+// The cache answers a repeated lookup, and every write that changes the
+// list (an insert, a delete, a rewrite under another account, a rolled
+// back insert) is seen by the next reader: a cached absence, a cached row.
+func TestLookupCacheFollowsWrites(t *testing.T) {
+	db, _ := openTest(t)
+	if got := findKey(t, db, "x"); len(got) != 0 {
+		t.Fatalf("empty store: %v", got)
+	}
+	if _, n, ok := cached(db, "x"); !ok || n != 0 {
+		t.Fatalf("the absence is not cached: n=%d ok=%v", n, ok)
+	}
+	r := insert(t, db, "x", "s")
+	if _, _, ok := cached(db, "x"); ok {
+		t.Fatal("the insert did not retire the cached absence")
+	}
+	if got := findKey(t, db, "x"); !slices.Equal(got, []uint64{r.Row}) {
+		t.Fatalf("after insert: %v, want [%d]", got, r.Row)
+	}
+	if row, n, ok := cached(db, "x"); !ok || n != 1 || row != r.Row {
+		t.Fatalf("the row is not cached: %d %d %v", row, n, ok)
+	}
+	if got := findKey(t, db, "x"); !slices.Equal(got, []uint64{r.Row}) {
+		t.Fatalf("from the cache: %v", got)
+	}
+
+	// A rolled-back insert of y leaves y's cached absence retired but
+	// the answer unchanged.
+	findKey(t, db, "y")
+	err := db.Update(func(tx *Tx) error {
+		f, s := item("y", "s")
+		if _, _, err := tx.Insert(schema.GenericPassword, f, s); err != nil {
+			return err
+		}
+		return errRollBack
+	})
+	if status.Of(err) != status.Param {
+		t.Fatal(err)
+	}
+	if got := findKey(t, db, "y"); len(got) != 0 {
+		t.Fatalf("a rolled-back insert is found: %v", got)
+	}
+
+	// Rewrite x under account z: x's list empties, z's gains the row.
+	findKey(t, db, "z")
+	err = db.Update(func(tx *Tx) error {
+		old, err := tx.ByRef(schema.GenericPassword, r.RefID)
+		if err != nil || old == nil {
+			return fmt.Errorf("x not found: %v", err)
+		}
+		f, s := item("z", "s2")
+		r, _, err = tx.Rewrite(old, f, s)
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := findKey(t, db, "x"); len(got) != 0 {
+		t.Fatalf("x after the rewrite: %v", got)
+	}
+	if got := findKey(t, db, "z"); !slices.Equal(got, []uint64{r.Row}) {
+		t.Fatalf("z after the rewrite: %v, want [%d]", got, r.Row)
+	}
+
+	// Delete z.
+	findKey(t, db, "z")
+	err = db.Update(func(tx *Tx) error {
+		old, err := tx.ByRef(schema.GenericPassword, r.RefID)
+		if err != nil || old == nil {
+			return fmt.Errorf("z not found: %v", err)
+		}
+		return tx.Delete(old)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := findKey(t, db, "z"); len(got) != 0 {
+		t.Fatalf("z after the delete: %v", got)
+	}
+}
+
+// A list of two rows (the same lookup key in two access groups) is not
+// cached, and both rows are found every time.
+func TestLookupCacheSkipsLongerLists(t *testing.T) {
+	db, _ := openTest(t)
+	c := schema.GenericPassword
+	a := insert(t, db, "x", "s")
+	f, s := item("x", "s")
+	f = f.Set(c.Attr("agrp"), schema.String("H"))
+	var b *Record
+	if err := db.Update(func(tx *Tx) (err error) { b, _, err = tx.Insert(c, f, s); return err }); err != nil {
+		t.Fatal(err)
+	}
+	q := keyQuery("x")
+	q.Groups = []string{"G", "H"}
+	for range 2 {
+		var rows []uint64
+		err := db.View(func(tx *Tx) error {
+			return tx.Find(q, func(r *Record) (bool, error) { rows = append(rows, r.Row); return true, nil })
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !slices.Equal(rows, []uint64{a.Row, b.Row}) {
+			t.Fatalf("got %v, want [%d %d]", rows, a.Row, b.Row)
+		}
+		if _, _, ok := cached(db, "x"); ok {
+			t.Fatal("a two-row list was cached")
+		}
+	}
+	// A caller that stops at the first match still gets the first row.
+	var first uint64
+	if err := db.View(func(tx *Tx) error {
+		return tx.Find(q, func(r *Record) (bool, error) { first = r.Row; return false, nil })
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if first != a.Row {
+		t.Fatalf("first match %d, want %d", first, a.Row)
+	}
+}
+
+// holdReader starts a read transaction and keeps it open until the
+// returned function is called with a function to run in it.
+func holdReader(t *testing.T, db *DB) (run func(fn func(tx *Tx))) {
+	t.Helper()
+	fns := make(chan func(tx *Tx))
+	done := make(chan struct{})
+	started := make(chan struct{})
+	go func() {
+		defer close(done)
+		db.View(func(tx *Tx) error {
+			close(started)
+			for fn := range fns {
+				fn(tx)
+			}
+			return nil
+		})
+	}()
+	<-started
+	t.Cleanup(func() { close(fns); <-done })
+	return func(fn func(tx *Tx)) {
+		ran := make(chan struct{})
+		fns <- func(tx *Tx) { fn(tx); close(ran) }
+		<-ran
+	}
+}
+
+// Readers of different commits share the cache: an entry filled by a
+// newer reader must not answer an older one across a change, nor an
+// entry filled by an older reader a newer one. The deleted item's
+// posting is in the log, or already merged into the index.
+func TestLookupCacheAcrossCommits(t *testing.T) {
+	for _, merged := range []bool{false, true} {
+		t.Run(fmt.Sprintf("merged=%v", merged), func(t *testing.T) { lookupAcrossCommits(t, merged) })
+	}
+}
+
+func lookupAcrossCommits(t *testing.T, merged bool) {
+	smallMerges(t, 1<<20)
+	db, _ := openTest(t)
+	// Free pages for the writes below: a writer that had to grow the
+	// map would wait for the held reader (bbolt's remap), forever.
+	bulk := insertMany(t, db, "bulk", 500, strings.Repeat("x", 200))
+	if err := db.Update(func(tx *Tx) error {
+		for _, r := range bulk {
+			if err := tx.Delete(r); err != nil {
+				return err
+			}
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	insert(t, db, "w", "s")
+	r := insert(t, db, "x", "s")
+	if merged {
+		mergeLogNow(t, db)
+		if _, logged := logState(t, db); logged != 0 {
+			t.Fatalf("%d postings still logged", logged)
+		}
+	}
+	old := holdReader(t, db) // sees x
+	err := db.Update(func(tx *Tx) error {
+		rec, err := tx.ByRef(schema.GenericPassword, r.RefID)
+		if err != nil || rec == nil {
+			return fmt.Errorf("x not found: %v", err)
+		}
+		return tx.Delete(rec)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A new reader caches x's absence; the old one must still find x.
+	if got := findKey(t, db, "x"); len(got) != 0 {
+		t.Fatalf("after the delete: %v", got)
+	}
+	if _, n, ok := cached(db, "x"); !ok || n != 0 {
+		t.Fatal("the absence was not cached")
+	}
+	old(func(tx *Tx) {
+		got, err := findKeyIn(tx, "x")
+		if err != nil || !slices.Equal(got, []uint64{r.Row}) {
+			t.Errorf("the older reader: %v %v, want [%d]", got, err, r.Row)
+		}
+	})
+
+	// The other way round: y inserted after the old reader began; the
+	// old reader caches y's absence at its commit; a new reader finds y.
+	y := insert(t, db, "y", "s")
+	old(func(tx *Tx) {
+		if got, _ := findKeyIn(tx, "y"); len(got) != 0 {
+			t.Errorf("the older reader sees y: %v", got)
+		}
+	})
+	if got := findKey(t, db, "y"); !slices.Equal(got, []uint64{y.Row}) {
+		t.Fatalf("a new reader after an old one's fill: %v, want [%d]", got, y.Row)
+	}
+}
+
+// Wipe empties every list at once (under a new index key): nothing found
+// before it is found after it, from the cache or otherwise.
+func TestLookupCacheWipe(t *testing.T) {
+	db, _ := openTest(t)
+	insert(t, db, "x", "s")
+	findKey(t, db, "x")
+	findKey(t, db, "x")
+	if err := db.Wipe(); err != nil {
+		t.Fatal(err)
+	}
+	if got := findKey(t, db, "x"); len(got) != 0 {
+		t.Fatalf("after the wipe: %v", got)
+	}
+	r := insert(t, db, "x", "s")
+	if got := findKey(t, db, "x"); !slices.Equal(got, []uint64{r.Row}) {
+		t.Fatalf("after the wipe and an insert: %v", got)
+	}
+}
+
+// The table grows with the store; entries read before the growth are
+// not trusted by the new table, and lookups stay right through it.
+func TestLookupCacheGrows(t *testing.T) {
+	for _, tc := range []struct{ rows, want uint64 }{
+		{0, minLookupSlots}, {minLookupSlots, minLookupSlots}, {minLookupSlots + 1, 2 * minLookupSlots},
+		{100_000, 1 << 17}, {10_000_000, maxLookupSlots},
+	} {
+		if got := lookupSlots(tc.rows); got != int(tc.want) {
+			t.Errorf("lookupSlots(%d) = %d, want %d", tc.rows, got, tc.want)
+		}
+	}
+	db, _ := openTest(t)
+	first := insert(t, db, "first", "s")
+	findKey(t, db, "first")
+	before := db.lookups.table.Load()
+	insertMany(t, db, "bulk", minLookupSlots+10, "s")
+	insert(t, db, "last", "s") // the writer after the bulk insert grows the table
+	after := db.lookups.table.Load()
+	if after == before || len(after.sets)*lookupWays != 2*minLookupSlots {
+		t.Fatalf("the table did not grow: %d slots", len(after.sets)*lookupWays)
+	}
+	if after.since <= before.since {
+		t.Fatalf("the new table records from %d, the old from %d", after.since, before.since)
+	}
+	if got := findKey(t, db, "first"); !slices.Equal(got, []uint64{first.Row}) {
+		t.Fatalf("after the growth: %v", got)
+	}
+	if got := findKey(t, db, "bulk005"); len(got) != 1 {
+		t.Fatalf("a bulk item: %v", got)
+	}
+}
+
+// The cache's own rules, on a bare table.
+func TestLookupCacheEntries(t *testing.T) {
+	var c lookupCache
+	c.reset(0, 10)
+	var tag protect.Tag
+	tag[0], tag[11] = 1, 2
+	if _, _, ok := c.get(tag, 10); ok {
+		t.Fatal("a hit in an empty table")
+	}
+	c.put(tag, 9, 7, 1) // read before the table records changes: dropped
+	if _, _, ok := c.get(tag, 12); ok {
+		t.Fatal("an entry read before the table's first commit was kept")
+	}
+	c.put(tag, 12, 7, 1)
+	for _, tc := range []struct {
+		txid uint64
+		ok   bool
+	}{{9, false}, {10, true}, {12, true}, {20, true}} {
+		if row, n, ok := c.get(tag, tc.txid); ok != tc.ok || (ok && (row != 7 || n != 1)) {
+			t.Errorf("reader at %d: %d %d %v, want ok=%v", tc.txid, row, n, ok, tc.ok)
+		}
+	}
+	c.changed(tag, 15)
+	for _, tc := range []struct {
+		txid uint64
+		ok   bool
+	}{{12, false}, {14, false}, {15, false}, {20, false}} {
+		// The set keeps only its last change: an entry read before it
+		// serves nobody (the list at 12 is right for a reader at 12, but
+		// the set cannot tell it from a list read at 12 for a reader at
+		// 15).
+		if _, _, ok := c.get(tag, tc.txid); ok != tc.ok {
+			t.Errorf("after a change at 15, reader at %d: ok=%v, want %v", tc.txid, ok, tc.ok)
+		}
+	}
+	c.put(tag, 15, 0, 0) // the same tag: replaced in place
+	if _, n, ok := c.get(tag, 16); !ok || n != 0 || c.holding(tag) != 1 {
+		t.Fatalf("the replaced entry: n=%d ok=%v", n, ok)
+	}
+	// More tags of one set than it has ways: the last ones put are found,
+	// and a tag differing only in its last bytes is not confused.
+	c.reset(0, 0)
+	var tags []protect.Tag
+	for i := range lookupWays + 2 {
+		var t2 protect.Tag
+		t2[0] = byte(i) // same set (the set comes from bytes 4-11)
+		tags = append(tags, t2)
+		c.put(t2, 1, uint64(i+1), 1)
+	}
+	last := tags[len(tags)-1]
+	if row, _, ok := c.get(last, 1); !ok || row != uint64(len(tags)) {
+		t.Fatalf("the last tag put: %d %v", row, ok)
+	}
+	other := last
+	other[8] ^= 1
+	if _, _, ok := c.get(other, 1); ok {
+		t.Fatal("a tag differing in byte 8 hit")
+	}
+}
+
+// Writers insert, delete and rename items among a few accounts (so the
+// same lookup keys come back again and again) while readers compare,
+// in one transaction, what Find answers through the cache with a scan of
+// the records: they must agree at every commit.
+func TestLookupCacheConcurrent(t *testing.T) {
+	smallMerges(t, 40)
+	db, _ := openTest(t)
+	c := schema.GenericPassword
+	accts := []string{"a", "b", "c", "d", "e", "f"}
+	stop := make(chan struct{})
+	var failures atomic.Int64
+	var firstErr atomic.Value
+	report := func(err error) {
+		if failures.Add(1) == 1 {
+			firstErr.Store(err)
+		}
+	}
+	var wg sync.WaitGroup
+	for w := range 2 {
+		wg.Add(1)
+		go func(seed uint64) {
+			defer wg.Done()
+			rng := rand.New(rand.NewPCG(seed, 7))
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				acct := accts[rng.IntN(len(accts))]
+				err := db.Write(func(tx *Tx) error {
+					var cur []*Record
+					err := tx.Find(keyQuery(acct), func(r *Record) (bool, error) { cur = append(cur, r); return true, nil })
+					if err != nil {
+						return err
+					}
+					switch {
+					case len(cur) == 0:
+						f, s := item(acct, "s")
+						_, _, err = tx.Insert(c, f, s)
+					case rng.IntN(2) == 0:
+						err = tx.Delete(cur[0])
+					default:
+						f, s := item(accts[rng.IntN(len(accts))], "s")
+						if rows, _ := findKeyIn(tx, fieldAcct(f)); len(rows) == 0 {
+							_, _, err = tx.Rewrite(cur[0], f, s)
+						}
+					}
+					if err == nil && rng.IntN(8) == 0 {
+						return errRollBack
+					}
+					return err
+				})
+				if err != nil && status.Of(err) != status.Param {
+					report(err)
+				}
+			}
+		}(uint64(w))
+	}
+	for range 2 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				err := db.View(func(tx *Tx) error {
+					for _, acct := range accts {
+						got, err := findKeyIn(tx, acct)
+						if err != nil {
+							return err
+						}
+						if want := scanKeyIn(tx, acct); !slices.Equal(got, want) {
+							return fmt.Errorf("commit %d, account %s: Find %v, scan %v", tx.txid(), acct, got, want)
+						}
+					}
+					return nil
+				})
+				if err != nil {
+					report(err)
+				}
+			}
+		}()
+	}
+	run := 2 * time.Second
+	if testing.Short() {
+		run = 300 * time.Millisecond
+	}
+	time.Sleep(run)
+	close(stop)
+	wg.Wait()
+	if f := failures.Load(); f > 0 {
+		t.Fatalf("%d failures, first: %v", f, firstErr.Load())
+	}
+}
+
+// holding counts the entries of tag's set that hold tag.
+func (c *lookupCache) holding(tag protect.Tag) int {
+	s := c.table.Load().set(tag)
+	w0, w1 := tagWords(tag)
+	n := 0
+	for i := range s.entries {
+		e := &s.entries[i]
+		if e.seq.Load() != 0 && e.tag0.Load() == w0 && e.tag1.Load()&^lookupHasRow == w1 {
+			n++
+		}
+	}
+	return n
+}
+
+var errRollBack = status.New(status.Param, "rolled back on purpose")
+
+func fieldAcct(f schema.Fields) string {
+	v, _ := f.Get("acct")
+	return v.Str
+}
