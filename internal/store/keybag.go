@@ -125,6 +125,9 @@ func (db *DB) Wipe() error {
 			}
 		}
 		tx.forgetBuckets()
+		// Every list changes: no entry read before this commit may serve
+		// a reader of it or after it (lookups.go).
+		tx.db.lookups.reset(tx.db.rows.Load(), tx.txid())
 		if err := tx.dropLog(); err != nil {
 			return err
 		}

@@ -27,10 +27,8 @@ import (
 // at F only when the set's number is at most min(F, T); anything else is
 // a miss and the reader walks the index as before. Rolled-back writers
 // leave their number behind: a few extra misses, never a wrong answer.
-// Two changes need no number: a wipe changes the index key and so every
-// tag (no list read before it is asked for after it), and the postings
-// of a row whose header no longer parses, removed by a scan of the index,
-// belong to a row no query can match.
+// A wipe, which changes every list at once, replaces the table with an
+// empty one that serves nothing read before the wipe's commit.
 //
 // The cache only ever narrows where a reader looks: the record found is
 // still checked against the query (its header must list the posting and
@@ -77,11 +75,13 @@ type lookupCache struct {
 
 // lookupSlots returns the table size for a store of rows items.
 func lookupSlots(rows uint64) int {
-	n := minLookupSlots
-	if rows > uint64(n) {
-		n = 1 << bits.Len64(rows-1)
+	switch {
+	case rows <= minLookupSlots:
+		return minLookupSlots
+	case rows >= maxLookupSlots: // rows is the meta bucket's sequence: not trusted
+		return maxLookupSlots
 	}
-	return min(n, maxLookupSlots)
+	return 1 << bits.Len64(rows-1)
 }
 
 // reset installs an empty table sized for rows, recording changes from
@@ -216,24 +216,40 @@ func (tx *Tx) findPosted(tag protect.Tag, fn func(row uint64) (bool, error)) err
 	copy(seek[:], tag[:])
 	binary.BigEndian.PutUint64(seek[tagSize:], 1)
 	var first uint64
-	n, stopped := 0, false
+	n := 0
 	for k, _ := cur.Seek(seek[:]); len(k) == tagSize+8 && bytes.HasPrefix(k, tag[:]); k, _ = cur.Next() {
 		row := binary.BigEndian.Uint64(k[tagSize:])
 		n++
 		if n == 1 {
 			first = row
 		}
-		if stopped {
-			break // the list holds more than one row: not cached
-		}
 		more, err := fn(row)
 		if err != nil {
 			return err
 		}
-		stopped = !more
+		if !more {
+			if n == 1 && lastInTag(cur, tag) {
+				c.put(tag, txid, first, 1)
+			}
+			return nil
+		}
 	}
 	if n <= 1 {
 		c.put(tag, txid, first, n)
 	}
 	return nil
+}
+
+// lastInTag reports whether cur, on a posting of tag, is on the tag's
+// last one. The step the uncached walk would not have taken may land on a
+// damaged page: a panic there means "not known" (nothing is cached), and
+// the caller keeps the answer it already has.
+func lastInTag(cur seeker, tag protect.Tag) (last bool) {
+	defer func() {
+		if recover() != nil {
+			last = false
+		}
+	}()
+	k, _ := cur.Next()
+	return len(k) != tagSize+8 || !bytes.HasPrefix(k, tag[:])
 }

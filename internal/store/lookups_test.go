@@ -299,8 +299,15 @@ func TestLookupCacheWipe(t *testing.T) {
 	insert(t, db, "x", "s")
 	findKey(t, db, "x")
 	findKey(t, db, "x")
+	before := db.committed.Load()
 	if err := db.Wipe(); err != nil {
 		t.Fatal(err)
+	}
+	// A reader between the wipe's commit and the new index key would
+	// compute old tags: the wipe starts a new table, which serves no
+	// list read before its commit.
+	if since := db.lookups.table.Load().since; since <= before || since != db.committed.Load() {
+		t.Fatalf("the table after the wipe records from %d (wipe at %d)", since, db.committed.Load())
 	}
 	if got := findKey(t, db, "x"); len(got) != 0 {
 		t.Fatalf("after the wipe: %v", got)
@@ -317,6 +324,9 @@ func TestLookupCacheGrows(t *testing.T) {
 	for _, tc := range []struct{ rows, want uint64 }{
 		{0, minLookupSlots}, {minLookupSlots, minLookupSlots}, {minLookupSlots + 1, 2 * minLookupSlots},
 		{100_000, 1 << 17}, {10_000_000, maxLookupSlots},
+		// The row count comes from the file: a damaged one must not
+		// overflow the shift.
+		{1<<62 + 5, maxLookupSlots}, {1<<63 + 1, maxLookupSlots}, {^uint64(0), maxLookupSlots},
 	} {
 		if got := lookupSlots(tc.rows); got != int(tc.want) {
 			t.Errorf("lookupSlots(%d) = %d, want %d", tc.rows, got, tc.want)
@@ -514,6 +524,71 @@ func (c *lookupCache) holding(tag protect.Tag) int {
 		}
 	}
 	return n
+}
+
+// A row whose header no longer parses loses its postings by a scan of
+// the index; those removals change lists like any other, for a reader
+// that began before the damage (to which the row still matches).
+func TestLookupCacheDamagedRowRemoval(t *testing.T) {
+	smallMerges(t, 1<<20)
+	db, _ := openTest(t)
+	bulk := insertMany(t, db, "bulk", 500, strings.Repeat("x", 200))
+	if err := db.Update(func(tx *Tx) error {
+		for _, r := range bulk {
+			if err := tx.Delete(r); err != nil {
+				return err
+			}
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	insert(t, db, "w", "s")
+	r := insert(t, db, "x", "s")
+	mergeLogNow(t, db) // x's postings in the index: removed by the scan
+	old := holdReader(t, db)
+	pref := append([]byte(schema.GenericPassword.Code), r.RefID[:]...)
+	if err := db.PutRawRecord(pref, []byte{0xEE, 1, 2, 3}); err != nil {
+		t.Fatal(err)
+	}
+	err := db.Update(func(tx *Tx) error {
+		f, _ := item("x", "")
+		d, err := tx.ByPrimaryKey(schema.GenericPassword, f)
+		if err != nil || d == nil || d.Readable() {
+			return fmt.Errorf("want the damaged record, got %+v, %v", d, err)
+		}
+		return tx.Delete(d)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := findKey(t, db, "x"); len(got) != 0 {
+		t.Fatalf("after the delete: %v", got)
+	}
+	if _, n, ok := cached(db, "x"); !ok || n != 0 {
+		t.Fatal("the absence was not cached")
+	}
+	old(func(tx *Tx) {
+		got, err := findKeyIn(tx, "x")
+		if err != nil || !slices.Equal(got, []uint64{r.Row}) {
+			t.Errorf("the reader from before the damage: %v %v, want [%d]", got, err, r.Row)
+		}
+	})
+}
+
+// panicSeeker fails on every step, as a cursor on a damaged page can.
+type panicSeeker struct{}
+
+func (panicSeeker) Seek([]byte) ([]byte, []byte) { panic("damaged page") }
+func (panicSeeker) Next() ([]byte, []byte)       { panic("damaged page") }
+
+// The look-ahead past a caller's first match is a step the uncached walk
+// never takes: when it fails, the answer stands and nothing is cached.
+func TestLookupCacheLookAheadFails(t *testing.T) {
+	var tag protect.Tag
+	if lastInTag(panicSeeker{}, tag) {
+		t.Fatal("a failed step counted as the end of the list")
+	}
 }
 
 var errRollBack = status.New(status.Param, "rolled back on purpose")

@@ -145,6 +145,9 @@ func (tx *Tx) removeAllPostings(row uint64) error {
 		}
 	}
 	for _, k := range dead {
+		var t protect.Tag
+		copy(t[:], k)
+		tx.db.lookups.changed(t, tx.txid())
 		if err := idx.Delete(k); err != nil {
 			return err
 		}
