@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"flag"
+	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
@@ -138,6 +139,24 @@ func fuzzOpen(f *testing.F, name, baseName string) {
 			r, err := all.CopyMatching(Dict{Class: ClassGenericPassword, AttrService: svce, ReturnData: true})
 			if err == nil && string(r.([]byte)) != want {
 				t.Fatalf("CopyMatching of %q returned wrong plaintext", svce)
+			}
+			// By the whole lookup key, twice: the second answer comes
+			// from the lookup cache when the first filled it, and must
+			// be the first's.
+			var first string
+			for i := range 2 {
+				r, err := all.CopyMatching(Dict{Class: ClassGenericPassword, AttrService: svce, AttrAccount: "", ReturnData: true})
+				got := fmt.Sprint(StatusOf(err))
+				if err == nil {
+					if string(r.([]byte)) != want {
+						t.Fatalf("CopyMatching of %q by its lookup key returned wrong plaintext", svce)
+					}
+					got = "found"
+				}
+				if i == 1 && got != first {
+					t.Fatalf("CopyMatching of %q by its lookup key: %s, then %s", svce, first, got)
+				}
+				first = got
 			}
 		}
 	})
