@@ -5,10 +5,7 @@ import (
 	"math/rand/v2"
 	"slices"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"testing"
-	"time"
 
 	"github.com/secitemdb/secitemdb/internal/status"
 	"github.com/secitemdb/secitemdb/protect"
@@ -194,6 +191,25 @@ func TestLookupCacheSkipsLongerLists(t *testing.T) {
 	}
 }
 
+// freePages grows db's file and frees most of it, so that the writes of
+// a test holding a read transaction open reuse pages: a writer that had
+// to grow the map would wait for the held reader (bbolt's remap), forever.
+func freePages(t *testing.T, db *DB) {
+	t.Helper()
+	bulk := insertMany(t, db, "bulk", 500, strings.Repeat("x", 200))
+	if err := db.Update(func(tx *Tx) error {
+		for _, r := range bulk {
+			if err := tx.Delete(r); err != nil {
+				return err
+			}
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	insert(t, db, "w", "s") // a commit after the one that freed them
+}
+
 // holdReader starts a read transaction and keeps it open until the
 // returned function is called with a function to run in it.
 func holdReader(t *testing.T, db *DB) (run func(fn func(tx *Tx))) {
@@ -233,20 +249,7 @@ func TestLookupCacheAcrossCommits(t *testing.T) {
 func lookupAcrossCommits(t *testing.T, merged bool) {
 	smallMerges(t, 1<<20)
 	db, _ := openTest(t)
-	// Free pages for the writes below: a writer that had to grow the
-	// map would wait for the held reader (bbolt's remap), forever.
-	bulk := insertMany(t, db, "bulk", 500, strings.Repeat("x", 200))
-	if err := db.Update(func(tx *Tx) error {
-		for _, r := range bulk {
-			if err := tx.Delete(r); err != nil {
-				return err
-			}
-		}
-		return nil
-	}); err != nil {
-		t.Fatal(err)
-	}
-	insert(t, db, "w", "s")
+	freePages(t, db)
 	r := insert(t, db, "x", "s")
 	if merged {
 		mergeLogNow(t, db)
@@ -422,94 +425,57 @@ func TestLookupCacheConcurrent(t *testing.T) {
 	db, _ := openTest(t)
 	c := schema.GenericPassword
 	accts := []string{"a", "b", "c", "d", "e", "f"}
-	stop := make(chan struct{})
-	var failures atomic.Int64
-	var firstErr atomic.Value
-	report := func(err error) {
-		if failures.Add(1) == 1 {
-			firstErr.Store(err)
-		}
-	}
-	var wg sync.WaitGroup
+	var workers []func() error
 	for w := range 2 {
-		wg.Add(1)
-		go func(seed uint64) {
-			defer wg.Done()
-			rng := rand.New(rand.NewPCG(seed, 7))
-			for {
-				select {
-				case <-stop:
-					return
-				default:
+		rng := rand.New(rand.NewPCG(uint64(w), 7))
+		workers = append(workers, func() error {
+			acct := accts[rng.IntN(len(accts))]
+			err := db.Write(func(tx *Tx) error {
+				var cur []*Record
+				err := tx.Find(keyQuery(acct), func(r *Record) (bool, error) { cur = append(cur, r); return true, nil })
+				if err != nil {
+					return err
 				}
-				acct := accts[rng.IntN(len(accts))]
-				err := db.Write(func(tx *Tx) error {
-					var cur []*Record
-					err := tx.Find(keyQuery(acct), func(r *Record) (bool, error) { cur = append(cur, r); return true, nil })
+				switch {
+				case len(cur) == 0:
+					f, s := item(acct, "s")
+					_, _, err = tx.Insert(c, f, s)
+				case rng.IntN(2) == 0:
+					err = tx.Delete(cur[0])
+				default:
+					f, s := item(accts[rng.IntN(len(accts))], "s")
+					if rows, _ := findKeyIn(tx, fieldAcct(f)); len(rows) == 0 {
+						_, _, err = tx.Rewrite(cur[0], f, s)
+					}
+				}
+				if err == nil && rng.IntN(8) == 0 {
+					return errRollBack
+				}
+				return err
+			})
+			if err != nil && status.Of(err) != status.Param {
+				return err
+			}
+			return nil
+		})
+	}
+	for range 2 {
+		workers = append(workers, func() error {
+			return db.View(func(tx *Tx) error {
+				for _, acct := range accts {
+					got, err := findKeyIn(tx, acct)
 					if err != nil {
 						return err
 					}
-					switch {
-					case len(cur) == 0:
-						f, s := item(acct, "s")
-						_, _, err = tx.Insert(c, f, s)
-					case rng.IntN(2) == 0:
-						err = tx.Delete(cur[0])
-					default:
-						f, s := item(accts[rng.IntN(len(accts))], "s")
-						if rows, _ := findKeyIn(tx, fieldAcct(f)); len(rows) == 0 {
-							_, _, err = tx.Rewrite(cur[0], f, s)
-						}
+					if want := scanKeyIn(tx, acct); !slices.Equal(got, want) {
+						return fmt.Errorf("commit %d, account %s: Find %v, scan %v", tx.txid(), acct, got, want)
 					}
-					if err == nil && rng.IntN(8) == 0 {
-						return errRollBack
-					}
-					return err
-				})
-				if err != nil && status.Of(err) != status.Param {
-					report(err)
 				}
-			}
-		}(uint64(w))
+				return nil
+			})
+		})
 	}
-	for range 2 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				err := db.View(func(tx *Tx) error {
-					for _, acct := range accts {
-						got, err := findKeyIn(tx, acct)
-						if err != nil {
-							return err
-						}
-						if want := scanKeyIn(tx, acct); !slices.Equal(got, want) {
-							return fmt.Errorf("commit %d, account %s: Find %v, scan %v", tx.txid(), acct, got, want)
-						}
-					}
-					return nil
-				})
-				if err != nil {
-					report(err)
-				}
-			}
-		}()
-	}
-	run := 2 * time.Second
-	if testing.Short() {
-		run = 300 * time.Millisecond
-	}
-	time.Sleep(run)
-	close(stop)
-	wg.Wait()
-	if f := failures.Load(); f > 0 {
-		t.Fatalf("%d failures, first: %v", f, firstErr.Load())
-	}
+	stress(t, workers...)
 }
 
 // holding counts the entries of tag's set that hold tag.
@@ -532,18 +498,7 @@ func (c *lookupCache) holding(tag protect.Tag) int {
 func TestLookupCacheDamagedRowRemoval(t *testing.T) {
 	smallMerges(t, 1<<20)
 	db, _ := openTest(t)
-	bulk := insertMany(t, db, "bulk", 500, strings.Repeat("x", 200))
-	if err := db.Update(func(tx *Tx) error {
-		for _, r := range bulk {
-			if err := tx.Delete(r); err != nil {
-				return err
-			}
-		}
-		return nil
-	}); err != nil {
-		t.Fatal(err)
-	}
-	insert(t, db, "w", "s")
+	freePages(t, db)
 	r := insert(t, db, "x", "s")
 	mergeLogNow(t, db) // x's postings in the index: removed by the scan
 	old := holdReader(t, db)

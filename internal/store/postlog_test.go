@@ -847,15 +847,6 @@ func TestLogConcurrentReadersAndWriters(t *testing.T) {
 	db, _ := openTest(t)
 	c := schema.GenericPassword
 	var n atomic.Int64
-	stop := make(chan struct{})
-	var failures atomic.Int64
-	var firstErr atomic.Value
-	report := func(err error) {
-		if failures.Add(1) == 1 {
-			firstErr.Store(err)
-		}
-	}
-	var wg sync.WaitGroup
 	errBoom := status.New(status.Param, "boom")
 	pick := func(tx *Tx, rng *rand.Rand) *Record {
 		b := tx.btx.Bucket(classBucket(c))
@@ -878,61 +869,83 @@ func TestLogConcurrentReadersAndWriters(t *testing.T) {
 		}
 		return r
 	}
-	for w := 0; w < 4; w++ {
-		wg.Add(1)
-		go func(seed uint64) {
-			defer wg.Done()
-			rng := rand.New(rand.NewPCG(seed, 1))
-			for {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				op := rng.IntN(10)
-				err := db.Write(func(tx *Tx) error {
-					switch {
-					case op < 4:
-						f, s := item(fmt.Sprintf("a%d", n.Add(1)), "s")
-						if _, _, err := tx.Insert(c, f, s); err != nil {
+	var workers []func() error
+	for w := range 4 {
+		rng := rand.New(rand.NewPCG(uint64(w), 1))
+		workers = append(workers, func() error {
+			op := rng.IntN(10)
+			var seen error
+			err := db.Write(func(tx *Tx) error {
+				switch {
+				case op < 4:
+					f, s := item(fmt.Sprintf("a%d", n.Add(1)), "s")
+					if _, _, err := tx.Insert(c, f, s); err != nil {
+						return err
+					}
+				case op < 6:
+					if r := pick(tx, rng); r != nil {
+						if err := tx.Delete(r); err != nil {
 							return err
-						}
-					case op < 6:
-						if r := pick(tx, rng); r != nil {
-							if err := tx.Delete(r); err != nil {
-								return err
-							}
-						}
-					case op < 8:
-						if r := pick(tx, rng); r != nil {
-							f, s := item(fmt.Sprintf("a%d", n.Add(1)%50), "s")
-							if _, _, err := tx.Rewrite(r, f, s); err != nil {
-								return err
-							}
-						}
-					case op < 9:
-						f, s := item(fmt.Sprintf("b%d", n.Add(1)), "s")
-						if _, _, err := tx.Insert(c, f, s); err != nil {
-							return err
-						}
-						if r := pick(tx, rng); r != nil {
-							tx.Delete(r)
-						}
-						return errBoom // rolled back (group member fails)
-					default:
-						if err := checkTx(tx); err != nil {
-							report(err)
 						}
 					}
-					return nil
-				})
-				if err != nil && status.Of(err) != status.Param {
-					report(err)
+				case op < 8:
+					if r := pick(tx, rng); r != nil {
+						f, s := item(fmt.Sprintf("a%d", n.Add(1)%50), "s")
+						if _, _, err := tx.Rewrite(r, f, s); err != nil {
+							return err
+						}
+					}
+				case op < 9:
+					f, s := item(fmt.Sprintf("b%d", n.Add(1)), "s")
+					if _, _, err := tx.Insert(c, f, s); err != nil {
+						return err
+					}
+					if r := pick(tx, rng); r != nil {
+						tx.Delete(r)
+					}
+					return errBoom // rolled back (group member fails)
+				default:
+					seen = checkTx(tx)
 				}
+				return nil
+			})
+			if err != nil && status.Of(err) != status.Param {
+				return err
 			}
-		}(uint64(w))
+			return seen
+		})
 	}
-	for r := 0; r < 4; r++ {
+	for range 4 {
+		workers = append(workers, func() error {
+			return db.View(func(tx *Tx) error {
+				if err := checkTx(tx); err != nil {
+					return err
+				}
+				time.Sleep(time.Duration(rand.IntN(200)) * time.Microsecond)
+				return checkTx(tx)
+			})
+		})
+	}
+	stress(t, workers...)
+	rep, err := db.Check()
+	if err != nil || len(rep.Problems) > 0 {
+		t.Fatalf("Check: %v %+v", err, rep.Problems)
+	}
+	if index, _ := logState(t, db); index == 0 {
+		t.Fatal("no merge happened: the index is empty")
+	}
+}
+
+// stress calls each worker over and over, each in its own goroutine, for
+// two seconds (300 ms with -short), then fails t with the number of
+// calls that returned an error and the first of them.
+func stress(t *testing.T, workers ...func() error) {
+	t.Helper()
+	var failures atomic.Int64
+	var firstErr atomic.Value
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for _, w := range workers {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -942,14 +955,8 @@ func TestLogConcurrentReadersAndWriters(t *testing.T) {
 					return
 				default:
 				}
-				if err := db.View(func(tx *Tx) error {
-					if err := checkTx(tx); err != nil {
-						return err
-					}
-					time.Sleep(time.Duration(rand.IntN(200)) * time.Microsecond)
-					return checkTx(tx)
-				}); err != nil {
-					report(err)
+				if err := w(); err != nil && failures.Add(1) == 1 {
+					firstErr.Store(err)
 				}
 			}
 		}()
@@ -963,13 +970,6 @@ func TestLogConcurrentReadersAndWriters(t *testing.T) {
 	wg.Wait()
 	if f := failures.Load(); f > 0 {
 		t.Fatalf("%d failures, first: %v", f, firstErr.Load())
-	}
-	rep, err := db.Check()
-	if err != nil || len(rep.Problems) > 0 {
-		t.Fatalf("Check: %v %+v", err, rep.Problems)
-	}
-	if index, _ := logState(t, db); index == 0 {
-		t.Fatal("no merge happened: the index is empty")
 	}
 }
 
