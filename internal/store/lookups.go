@@ -38,8 +38,8 @@ import (
 // keyed hashes, so uniform); each entry is guarded by a sequence counter
 // (odd while an entry is being written), so readers take no lock. The
 // table holds about one entry per item, within [minLookupSlots,
-// maxLookupSlots] (40 bytes each: 10.5 MB at most), and is replaced by a
-// larger one as the store grows.
+// maxLookupSlots] (40 bytes each and 16 per set: 11.5 MB at most), and
+// is replaced by a larger one as the store grows.
 
 const (
 	lookupWays     = 4

@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/secitemdb/secitemdb/internal/status"
 	"github.com/secitemdb/secitemdb/protect"
@@ -108,6 +109,9 @@ func TestLookupCacheFollowsWrites(t *testing.T) {
 	if status.Of(err) != status.Param {
 		t.Fatal(err)
 	}
+	if _, _, ok := cached(db, "y"); ok {
+		t.Fatal("the rolled-back insert did not retire y's cached absence")
+	}
 	if got := findKey(t, db, "y"); len(got) != 0 {
 		t.Fatalf("a rolled-back insert is found: %v", got)
 	}
@@ -125,6 +129,14 @@ func TestLookupCacheFollowsWrites(t *testing.T) {
 	})
 	if err != nil {
 		t.Fatal(err)
+	}
+	// Both lists changed: neither cached answer may serve (a stale row
+	// would be caught by the record check for this reader, not for an
+	// older one: see TestLookupCacheAcrossCommits).
+	for _, acct := range []string{"x", "z"} {
+		if _, _, ok := cached(db, acct); ok {
+			t.Fatalf("the rewrite did not retire %s's cached list", acct)
+		}
 	}
 	if got := findKey(t, db, "x"); len(got) != 0 {
 		t.Fatalf("x after the rewrite: %v", got)
@@ -144,6 +156,9 @@ func TestLookupCacheFollowsWrites(t *testing.T) {
 	})
 	if err != nil {
 		t.Fatal(err)
+	}
+	if _, _, ok := cached(db, "z"); ok {
+		t.Fatal("the delete did not retire z's cached row")
 	}
 	if got := findKey(t, db, "z"); len(got) != 0 {
 		t.Fatalf("z after the delete: %v", got)
@@ -188,6 +203,19 @@ func TestLookupCacheSkipsLongerLists(t *testing.T) {
 	}
 	if first != a.Row {
 		t.Fatalf("first match %d, want %d", first, a.Row)
+	}
+	// Stopping at the first match must not have cached a one-row list.
+	if _, _, ok := cached(db, "x"); ok {
+		t.Fatal("a caller stopping at its first match cached the list")
+	}
+	var rows []uint64
+	if err := db.View(func(tx *Tx) error {
+		return tx.Find(q, func(r *Record) (bool, error) { rows = append(rows, r.Row); return true, nil })
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(rows, []uint64{a.Row, b.Row}) {
+		t.Fatalf("after a first-match query: %v, want [%d %d]", rows, a.Row, b.Row)
 	}
 }
 
@@ -417,11 +445,12 @@ func TestLookupCacheEntries(t *testing.T) {
 }
 
 // Writers insert, delete and rename items among a few accounts (so the
-// same lookup keys come back again and again) while readers compare,
-// in one transaction, what Find answers through the cache with a scan of
-// the records: they must agree at every commit.
+// same lookup keys come back again and again), with the log merging all
+// the time, while readers that last across commits compare, in one
+// transaction, what Find answers through the cache with a scan of the
+// records: they must agree at every commit.
 func TestLookupCacheConcurrent(t *testing.T) {
-	smallMerges(t, 40)
+	smallMerges(t, 10) // merges all the time: postings in the log and in the index
 	db, _ := openTest(t)
 	c := schema.GenericPassword
 	accts := []string{"a", "b", "c", "d", "e", "f"}
@@ -459,10 +488,15 @@ func TestLookupCacheConcurrent(t *testing.T) {
 			return nil
 		})
 	}
-	for range 2 {
+	for r := range 2 {
+		rng := rand.New(rand.NewPCG(uint64(r), 9))
 		workers = append(workers, func() error {
 			return db.View(func(tx *Tx) error {
-				for _, acct := range accts {
+				// Readers that last across commits, in their own order,
+				// so an older reader meets entries a newer one filled.
+				time.Sleep(time.Duration(rng.IntN(3000)) * time.Microsecond)
+				for _, i := range rng.Perm(len(accts)) {
+					acct := accts[i]
 					got, err := findKeyIn(tx, acct)
 					if err != nil {
 						return err
