@@ -29,23 +29,44 @@ func benchStore(b *testing.B, n int) *DB {
 // BenchmarkCopyMatchingByPrimaryKey reads one item's secret by service and
 // account (the whole primary key a caller gives), as in
 // performance.md's read model; compare with internal/store's
-// BenchmarkLimitRead from the same run.
+// BenchmarkLimitRead from the same run. Like it, each read asks for a
+// random item among all n ("keys=all"); "keys=1024" cycles through 1,024
+// of them, the pattern of the figures in BENCHMARKS.md before Run 8.
 func BenchmarkCopyMatchingByPrimaryKey(b *testing.B) {
 	for _, n := range []int{10_000} {
-		b.Run(fmt.Sprintf("items=%d", n), func(b *testing.B) {
-			db := benchStore(b, n)
-			queries := make([]Dict, 1024)
-			for i := range queries {
-				queries[i] = genp(AttrService, "bench", AttrAccount, fmt.Sprintf("user-%d", mrand.IntN(n)), ReturnData, true)
+		db := benchStore(b, n)
+		accts := make([]string, n)
+		for i := range accts {
+			accts[i] = fmt.Sprintf("user-%d", i)
+		}
+		for _, keys := range []int{n, 1024} {
+			name := fmt.Sprintf("items=%d/keys=%d", n, keys)
+			if keys == n {
+				name = fmt.Sprintf("items=%d/keys=all", n)
 			}
-			b.ReportAllocs()
-			b.ResetTimer()
-			for i := 0; i < b.N; i++ {
-				if _, err := db.CopyMatching(queries[i%len(queries)]); err != nil {
-					b.Fatal(err)
+			b.Run(name, func(b *testing.B) {
+				pick := make([]string, keys)
+				for i := range pick {
+					pick[i] = accts[mrand.IntN(n)]
 				}
-			}
-		})
+				if keys == n {
+					pick = accts
+				}
+				q := genp(AttrService, "bench", ReturnData, true)
+				b.ReportAllocs()
+				b.ResetTimer()
+				for i := 0; i < b.N; i++ {
+					if keys == n {
+						q[AttrAccount] = pick[mrand.IntN(n)]
+					} else {
+						q[AttrAccount] = pick[i%keys]
+					}
+					if _, err := db.CopyMatching(q); err != nil {
+						b.Fatal(err)
+					}
+				}
+			})
+		}
 	}
 }
 
