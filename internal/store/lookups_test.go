@@ -219,6 +219,25 @@ func TestLookupCacheSkipsLongerLists(t *testing.T) {
 	}
 }
 
+// olderStillFinds checks, after acct's item (row) was removed, that a new
+// reader finds nothing and caches that absence, and that the held older
+// reader old still finds the row despite the entry.
+func olderStillFinds(t *testing.T, db *DB, old func(func(*Tx)), acct string, row uint64) {
+	t.Helper()
+	if got := findKey(t, db, acct); len(got) != 0 {
+		t.Fatalf("a new reader after the removal: %v", got)
+	}
+	if _, n, ok := cached(db, acct); !ok || n != 0 {
+		t.Fatal("the absence was not cached")
+	}
+	old(func(tx *Tx) {
+		got, err := findKeyIn(tx, acct)
+		if err != nil || !slices.Equal(got, []uint64{row}) {
+			t.Errorf("the older reader: %v %v, want [%d]", got, err, row)
+		}
+	})
+}
+
 // freePages grows db's file and frees most of it, so that the writes of
 // a test holding a read transaction open reuse pages: a writer that had
 // to grow the map would wait for the held reader (bbolt's remap), forever.
@@ -296,19 +315,7 @@ func lookupAcrossCommits(t *testing.T, merged bool) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// A new reader caches x's absence; the old one must still find x.
-	if got := findKey(t, db, "x"); len(got) != 0 {
-		t.Fatalf("after the delete: %v", got)
-	}
-	if _, n, ok := cached(db, "x"); !ok || n != 0 {
-		t.Fatal("the absence was not cached")
-	}
-	old(func(tx *Tx) {
-		got, err := findKeyIn(tx, "x")
-		if err != nil || !slices.Equal(got, []uint64{r.Row}) {
-			t.Errorf("the older reader: %v %v, want [%d]", got, err, r.Row)
-		}
-	})
+	olderStillFinds(t, db, old, "x", r.Row)
 
 	// The other way round: y inserted after the old reader began; the
 	// old reader caches y's absence at its commit; a new reader finds y.
@@ -551,18 +558,7 @@ func TestLookupCacheDamagedRowRemoval(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := findKey(t, db, "x"); len(got) != 0 {
-		t.Fatalf("after the delete: %v", got)
-	}
-	if _, n, ok := cached(db, "x"); !ok || n != 0 {
-		t.Fatal("the absence was not cached")
-	}
-	old(func(tx *Tx) {
-		got, err := findKeyIn(tx, "x")
-		if err != nil || !slices.Equal(got, []uint64{r.Row}) {
-			t.Errorf("the reader from before the damage: %v %v, want [%d]", got, err, r.Row)
-		}
-	})
+	olderStillFinds(t, db, old, "x", r.Row)
 }
 
 // panicSeeker fails on every step, as a cursor on a damaged page can.
