@@ -3,11 +3,13 @@ package etcdsync
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"net/url"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -41,17 +43,34 @@ func freePort(t testing.TB) int {
 
 func startEtcd(t testing.TB) *testEtcd {
 	t.Helper()
-	e := &testEtcd{t: t, dir: t.TempDir()}
-	e.cl = url.URL{Scheme: "http", Host: fmt.Sprintf("127.0.0.1:%d", freePort(t))}
-	e.peer = url.URL{Scheme: "http", Host: fmt.Sprintf("127.0.0.1:%d", freePort(t))}
-	e.endpoint = e.cl.String()
-	e.start()
-	t.Cleanup(e.stop)
-	return e
+	// A port found free can be taken before etcd binds it (by another
+	// test binary's outgoing connection, say): try again on new ones.
+	for attempt := 1; ; attempt++ {
+		e := &testEtcd{t: t, dir: t.TempDir()}
+		e.cl = url.URL{Scheme: "http", Host: fmt.Sprintf("127.0.0.1:%d", freePort(t))}
+		e.peer = url.URL{Scheme: "http", Host: fmt.Sprintf("127.0.0.1:%d", freePort(t))}
+		e.endpoint = e.cl.String()
+		err := e.tryStart()
+		if err == nil {
+			t.Cleanup(e.stop)
+			return e
+		}
+		if attempt == 5 || !strings.Contains(err.Error(), "address already in use") {
+			t.Fatalf("etcd: %v", err)
+		}
+	}
 }
 
 func (e *testEtcd) start() {
 	e.t.Helper()
+	if err := e.tryStart(); err != nil {
+		e.t.Fatalf("etcd: %v", err)
+	}
+}
+
+// tryStart starts the server on e's ports and data, and waits until it is
+// ready.
+func (e *testEtcd) tryStart() error {
 	cfg := embed.NewConfig()
 	cfg.Name = "test"
 	cfg.Dir = filepath.Join(e.dir, "data")
@@ -67,15 +86,16 @@ func (e *testEtcd) start() {
 	}
 	srv, err := embed.StartEtcd(cfg)
 	if err != nil {
-		e.t.Fatalf("etcd: %v", err)
+		return err
 	}
 	select {
 	case <-srv.Server.ReadyNotify():
 	case <-time.After(30 * time.Second):
 		srv.Close()
-		e.t.Fatal("etcd did not become ready")
+		return errors.New("etcd did not become ready")
 	}
 	e.srv = srv
+	return nil
 }
 
 func (e *testEtcd) stop() {

@@ -35,17 +35,28 @@ func cmd(t *testing.T, stdin string, args ...string) (string, int) {
 // added to one store reaches the other.
 func TestCommands(t *testing.T) {
 	dir := t.TempDir()
-	cfg := embed.NewConfig()
-	cfg.Dir = filepath.Join(dir, "etcd")
-	cfg.LogLevel = "error"
-	cfg.LogOutputs = []string{filepath.Join(dir, "etcd.log")}
-	c, p := freeURL(t), freeURL(t)
-	cfg.ListenClientUrls, cfg.AdvertiseClientUrls = []url.URL{c}, []url.URL{c}
-	cfg.ListenPeerUrls, cfg.AdvertisePeerUrls = []url.URL{p}, []url.URL{p}
-	cfg.InitialCluster = cfg.InitialClusterFromName(cfg.Name)
-	srv, err := embed.StartEtcd(cfg)
-	if err != nil {
-		t.Fatal(err)
+	// A port found free can be taken before etcd binds it (by another
+	// test binary's outgoing connection, say): try again on new ones.
+	var c url.URL
+	var srv *embed.Etcd
+	for attempt := 1; ; attempt++ {
+		cfg := embed.NewConfig()
+		cfg.Dir = filepath.Join(dir, fmt.Sprintf("etcd-%d", attempt))
+		cfg.LogLevel = "error"
+		cfg.LogOutputs = []string{filepath.Join(dir, "etcd.log")}
+		var p url.URL
+		c, p = freeURL(t), freeURL(t)
+		cfg.ListenClientUrls, cfg.AdvertiseClientUrls = []url.URL{c}, []url.URL{c}
+		cfg.ListenPeerUrls, cfg.AdvertisePeerUrls = []url.URL{p}, []url.URL{p}
+		cfg.InitialCluster = cfg.InitialClusterFromName(cfg.Name)
+		var err error
+		srv, err = embed.StartEtcd(cfg)
+		if err == nil {
+			break
+		}
+		if attempt == 5 || !strings.Contains(err.Error(), "address already in use") {
+			t.Fatal(err)
+		}
 	}
 	defer srv.Close()
 	select {
