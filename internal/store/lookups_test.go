@@ -1,6 +1,7 @@
 package store
 
 import (
+	"encoding/binary"
 	"fmt"
 	"math/rand/v2"
 	"slices"
@@ -48,20 +49,15 @@ func scanKeyIn(tx *Tx, acct string) []uint64 {
 	b, _ := tx.items(c)
 	cur := b.Cursor()
 	for k, v := cur.First(); k != nil; k, v = cur.Next() {
-		r, err := parseRecord(c, rowOf(k), v)
+		if len(k) != 8 {
+			continue // not a row
+		}
+		r, err := parseRecord(c, binary.BigEndian.Uint64(k), v)
 		if err == nil && tx.Matches(q, r) {
 			rows = append(rows, r.Row)
 		}
 	}
 	return rows
-}
-
-func rowOf(k []byte) uint64 {
-	var row uint64
-	for _, b := range k {
-		row = row<<8 | uint64(b)
-	}
-	return row
 }
 
 // cached reports what the lookup cache holds for acct's list for a
@@ -147,16 +143,7 @@ func TestLookupCacheFollowsWrites(t *testing.T) {
 
 	// Delete z.
 	findKey(t, db, "z")
-	err = db.Update(func(tx *Tx) error {
-		old, err := tx.ByRef(schema.GenericPassword, r.RefID)
-		if err != nil || old == nil {
-			return fmt.Errorf("z not found: %v", err)
-		}
-		return tx.Delete(old)
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	deleteRef(t, db, r.RefID)
 	if _, _, ok := cached(db, "z"); ok {
 		t.Fatal("the delete did not retire z's cached row")
 	}
@@ -238,6 +225,21 @@ func olderStillFinds(t *testing.T, db *DB, old func(func(*Tx)), acct string, row
 	})
 }
 
+// deleteRef deletes the generic password whose item ID is ref.
+func deleteRef(t *testing.T, db *DB, ref [16]byte) {
+	t.Helper()
+	err := db.Update(func(tx *Tx) error {
+		rec, err := tx.ByRef(schema.GenericPassword, ref)
+		if err != nil || rec == nil {
+			return fmt.Errorf("item not found: %v", err)
+		}
+		return tx.Delete(rec)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
 // freePages grows db's file and frees most of it, so that the writes of
 // a test holding a read transaction open reuse pages: a writer that had
 // to grow the map would wait for the held reader (bbolt's remap), forever.
@@ -305,16 +307,7 @@ func lookupAcrossCommits(t *testing.T, merged bool) {
 		}
 	}
 	old := holdReader(t, db) // sees x
-	err := db.Update(func(tx *Tx) error {
-		rec, err := tx.ByRef(schema.GenericPassword, r.RefID)
-		if err != nil || rec == nil {
-			return fmt.Errorf("x not found: %v", err)
-		}
-		return tx.Delete(rec)
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	deleteRef(t, db, r.RefID)
 	olderStillFinds(t, db, old, "x", r.Row)
 
 	// The other way round: y inserted after the old reader began; the
