@@ -117,9 +117,13 @@ func (r report) markdown() string {
 			r.Items, us(e.FirstReadNs), us(e.SecondReadNs))
 	}
 	if len(r.Scaling) > 0 {
-		fmt.Fprintf(&b, "\n| items | secitemdb read | limit model read |\n|---|---|---|\n")
+		fmt.Fprintf(&b, "\n| items | secitemdb read | limit model read | secitemdb, lookup cache covering every item |\n|---|---|---|---|\n")
 		for _, p := range r.Scaling {
-			fmt.Fprintf(&b, "| %d | %s | %s |\n", p.Items, us(p.Secitem), us(p.Limit))
+			full := "— (the default cap covers them)"
+			if p.SecitemFullCache > 0 {
+				full = us(p.SecitemFullCache)
+			}
+			fmt.Fprintf(&b, "| %d | %s | %s | %s |\n", p.Items, us(p.Secitem), us(p.Limit), full)
 		}
 	}
 	return b.String()

@@ -221,19 +221,23 @@ type secitemStore struct {
 	n     int
 	next  atomic.Int64
 	accts []string // "user-<i>" for every item, built on the first read
+	path  string
 }
 
 func genp(svce, acct string, secret []byte) secitem.Dict {
 	return secitem.Dict{secitem.Class: secitem.ClassGenericPassword, secitem.AttrService: svce, secitem.AttrAccount: acct, secitem.ValueData: secret}
 }
 
+// benchDevice is the device secret of every store the program makes.
+func benchDevice() protect.Device { return protect.NewStaticDevice(bytes.Repeat([]byte{1}, 32)) }
+
 // openSecitem opens a store holding n generic passwords (service
 // "bench", accounts "user-<i>", 256-byte secrets), loaded by 64 concurrent
 // durable Adds.
 func openSecitem(path string, n int) *secitemStore {
-	db, err := secitem.Open(path, &secitem.Options{Device: protect.NewStaticDevice(bytes.Repeat([]byte{1}, 32))})
+	db, err := secitem.Open(path, &secitem.Options{Device: benchDevice()})
 	must(err)
-	s := &secitemStore{db: db, n: n}
+	s := &secitemStore{db: db, n: n, path: path}
 	secret := make([]byte, secretSize)
 	var wg sync.WaitGroup
 	var i atomic.Int64

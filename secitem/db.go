@@ -90,7 +90,20 @@ type Options struct {
 	// docs/reliability.md). When advancing fails after a commit, the call
 	// returns ErrIO saying the change is committed.
 	RollbackAnchor protect.Anchor
+	// LookupCacheEntries limits the lookup cache, the memory-only table
+	// that lets a query naming an item's whole primary key (service and
+	// account, for a generic password) skip the index. It takes about
+	// one 44-byte entry per item, sized up as the store grows. 0 means
+	// DefaultLookupCacheEntries (11.5 MB: every item of a store up to that size);
+	// a negative number turns the cache off; any other number is rounded
+	// down to a power of two, at most 2^24. docs/semantics.md, "The
+	// lookup cache".
+	LookupCacheEntries int
 }
+
+// DefaultLookupCacheEntries is the lookup cache's cap when
+// Options.LookupCacheEntries is 0: 262,144 entries, 11.5 MB.
+const DefaultLookupCacheEntries = store.DefaultLookupCacheEntries
 
 // DB is an open store. Its methods are safe for concurrent use. DB's own
 // Add, CopyMatching, Update and Delete act as the default caller.
@@ -123,7 +136,8 @@ func Open(path string, opts *Options) (*DB, error) {
 	if opts != nil {
 		o = *opts
 	}
-	st, err := store.Open(path, store.Options{Device: o.Device, Timeout: o.Timeout, ReadOnly: o.ReadOnly, Anchor: o.RollbackAnchor})
+	st, err := store.Open(path, store.Options{Device: o.Device, Timeout: o.Timeout, ReadOnly: o.ReadOnly, Anchor: o.RollbackAnchor,
+		LookupCacheEntries: o.LookupCacheEntries})
 	if err != nil {
 		return nil, wrapErr("Open", err)
 	}

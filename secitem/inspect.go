@@ -238,6 +238,13 @@ type Stats struct {
 	// of the tag space, and waits for it. docs/semantics.md, "The posting
 	// log".
 	LoggedPostings, MergeAt int
+	// LookupCacheEntries and LookupCacheBytes are the size of this
+	// handle's lookup cache, which remembers where the items asked for
+	// by their whole primary key were found (about one entry per item;
+	// Options.LookupCacheEntries; 0 when off). LookupCacheFilled counts
+	// the entries in use. docs/semantics.md, "The lookup cache".
+	LookupCacheEntries, LookupCacheFilled int
+	LookupCacheBytes                      int64
 }
 
 // Stats returns the store's statistics. Most users won't need it.
@@ -252,7 +259,8 @@ func (db *DB) Stats() (Stats, error) {
 		return Stats{}, wrapErr("Stats", err)
 	}
 	out := Stats{FileSize: st.FileSize, PageSize: st.PageSize, FreePages: st.FreePages, PendingPages: st.PendingPages, Items: st.Items, RecordBytes: st.RecordBytes, Groups: map[string]int{},
-		LoggedPostings: st.LoggedPostings, MergeAt: st.MergeAt}
+		LoggedPostings: st.LoggedPostings, MergeAt: st.MergeAt,
+		LookupCacheEntries: st.LookupCacheEntries, LookupCacheFilled: st.LookupCacheFilled, LookupCacheBytes: st.LookupCacheBytes}
 	for _, c := range schema.Classes() {
 		err := db.Items(c.Code, false, func(item Dict, err error) bool {
 			if err != nil {

@@ -116,10 +116,12 @@ func cmdStats(e *env, g *globals, args []string) error {
 		}
 		return printJSON(e, map[string]any{"fileSize": st.FileSize, "pageSize": int64(st.PageSize), "freePages": int64(st.FreePages),
 			"pendingPages": int64(st.PendingPages), "items": items, "groups": groups, "unreadable": int64(st.Unreadable),
-			"loggedPostings": int64(st.LoggedPostings), "mergeAt": int64(st.MergeAt)})
+			"loggedPostings": int64(st.LoggedPostings), "mergeAt": int64(st.MergeAt),
+			"lookupCacheEntries": int64(st.LookupCacheEntries), "lookupCacheBytes": st.LookupCacheBytes})
 	}
 	fmt.Fprintf(e.stdout, "file: %d bytes, %d-byte pages, %d free, %d pending\n", st.FileSize, st.PageSize, st.FreePages, st.PendingPages)
 	fmt.Fprintf(e.stdout, "posting log: %d postings not yet in the index (merged past %d)\n", st.LoggedPostings, st.MergeAt)
+	fmt.Fprintf(e.stdout, "lookup cache: %d entries, %d bytes for a handle with the default limit\n", st.LookupCacheEntries, st.LookupCacheBytes)
 	tw := tabwriter.NewWriter(e.stdout, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "class\tprotection\titems")
 	for _, c := range sortedKeys(st.Items) {

@@ -205,6 +205,11 @@ type Stats struct {
 	// yet merged into the index; a commit that finds more than MergeAt
 	// merges one sixteenth of the tag space (postlog.go).
 	LoggedPostings, MergeAt int
+	// LookupCacheEntries and LookupCacheBytes are the size of this
+	// handle's lookup cache (lookups.go; 0 when it is off);
+	// LookupCacheFilled counts its entries that hold a list.
+	LookupCacheEntries, LookupCacheFilled int
+	LookupCacheBytes                      int64
 }
 
 // Stats returns the file's statistics.
@@ -222,6 +227,7 @@ func (db *DB) Stats() (s Stats, err error) {
 	s.LoggedPostings = db.plog.live
 	db.plog.mu.RUnlock()
 	s.MergeAt = mergeLimit(db.rows.Load())
+	s.LookupCacheEntries, s.LookupCacheBytes, s.LookupCacheFilled = db.lookups.stats()
 	err = db.bolt.View(func(btx *bbolt.Tx) error {
 		for _, c := range schema.Classes() {
 			m := map[string]int{}

@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"math/bits"
 	"sync/atomic"
+	"unsafe"
 
 	"github.com/secitemdb/secitemdb/protect"
 )
@@ -37,14 +38,25 @@ import (
 // Layout: sets of lookupWays entries, chosen by the tag's bits (tags are
 // keyed hashes, so uniform); each entry is guarded by a sequence counter
 // (odd while an entry is being written), so readers take no lock. The
-// table holds about one entry per item, within [minLookupSlots,
-// maxLookupSlots] (40 bytes each and 16 per set: 11.5 MB at most), and
-// is replaced by a larger one as the store grows.
+// table holds about one entry per item, between minLookupSlots and the
+// handle's limit (DefaultLookupCacheEntries unless Options says
+// otherwise; 44 bytes an entry, set overhead included), and is replaced
+// by a larger one as the store grows. A limit below zero turns the cache
+// off: no table, every lookup walks the index.
 
 const (
 	lookupWays     = 4
 	minLookupSlots = 1 << 10
-	maxLookupSlots = 1 << 18
+	// DefaultLookupCacheEntries is the lookup cache's default limit:
+	// 262,144 entries, 11.5 MB, enough for every item of a store of up to
+	// that many.
+	DefaultLookupCacheEntries = 1 << 18
+	// MaxLookupCacheEntries is the largest limit Options may set: 2^24
+	// entries, 738 MB.
+	MaxLookupCacheEntries = 1 << 24
+	// lookupEntryBytes is the memory an entry takes, its share of its
+	// set's fields included.
+	lookupEntryBytes = int(unsafe.Sizeof(lookupSet{})) / lookupWays
 )
 
 type lookupEntry struct {
@@ -71,15 +83,34 @@ type lookupTable struct {
 
 type lookupCache struct {
 	table atomic.Pointer[lookupTable]
+	// limit is the most entries a table may have: a power of two, at
+	// least lookupWays, or 0 when the cache is off. Set at Open.
+	limit int
 }
 
-// lookupSlots returns the table size for a store of rows items.
-func lookupSlots(rows uint64) int {
+// lookupLimit turns Options.LookupCacheEntries into a table limit: 0
+// means the default, a negative number turns the cache off, anything
+// else is rounded down to a power of two within [lookupWays,
+// MaxLookupCacheEntries].
+func lookupLimit(entries int) int {
 	switch {
+	case entries < 0:
+		return 0
+	case entries == 0:
+		return DefaultLookupCacheEntries
+	}
+	entries = min(max(entries, lookupWays), MaxLookupCacheEntries)
+	return 1 << (bits.Len(uint(entries)) - 1)
+}
+
+// slots returns the table size for a store of rows items: the next power
+// of two, at least minLookupSlots, at most the limit.
+func (c *lookupCache) slots(rows uint64) int {
+	switch {
+	case rows >= uint64(c.limit): // rows is the meta bucket's sequence: not trusted
+		return c.limit
 	case rows <= minLookupSlots:
-		return minLookupSlots
-	case rows >= maxLookupSlots: // rows is the meta bucket's sequence: not trusted
-		return maxLookupSlots
+		return min(minLookupSlots, c.limit)
 	}
 	return 1 << bits.Len64(rows-1)
 }
@@ -88,7 +119,10 @@ func lookupSlots(rows uint64) int {
 // commit since on. Only a writer (or Open, before any reader) may call it:
 // changes made before since are not recorded in the new table.
 func (c *lookupCache) reset(rows, since uint64) {
-	n := lookupSlots(rows) / lookupWays
+	if c.limit == 0 {
+		return
+	}
+	n := c.slots(rows) / lookupWays
 	c.table.Store(&lookupTable{since: since, mask: uint64(n - 1), sets: make([]lookupSet, n)})
 }
 
@@ -96,9 +130,27 @@ func (c *lookupCache) reset(rows, since uint64) {
 // called by a writer, whose commit is since, before it changes anything.
 func (c *lookupCache) grow(rows, since uint64) {
 	t := c.table.Load()
-	if t == nil || lookupSlots(rows) > len(t.sets)*lookupWays {
+	if c.limit > 0 && (t == nil || c.slots(rows) > len(t.sets)*lookupWays) {
 		c.reset(rows, since)
 	}
+}
+
+// stats returns the current table's size in entries and bytes and how
+// many of its entries hold a list. Entries being written are not
+// counted; the count is a snapshot of a table readers keep changing.
+func (c *lookupCache) stats() (entries int, bytes int64, filled int) {
+	t := c.table.Load()
+	if t == nil {
+		return 0, 0, 0
+	}
+	for i := range t.sets {
+		for j := range t.sets[i].entries {
+			if q := t.sets[i].entries[j].seq.Load(); q != 0 && q&1 == 0 {
+				filled++
+			}
+		}
+	}
+	return len(t.sets) * lookupWays, int64(len(t.sets)) * int64(unsafe.Sizeof(lookupSet{})), filled
 }
 
 func tagWords(t protect.Tag) (w0, w1 uint64) {

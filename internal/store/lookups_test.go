@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"math/rand/v2"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -352,15 +353,16 @@ func TestLookupCacheWipe(t *testing.T) {
 // The table grows with the store; entries read before the growth are
 // not trusted by the new table, and lookups stay right through it.
 func TestLookupCacheGrows(t *testing.T) {
+	def := lookupCache{limit: DefaultLookupCacheEntries}
 	for _, tc := range []struct{ rows, want uint64 }{
 		{0, minLookupSlots}, {minLookupSlots, minLookupSlots}, {minLookupSlots + 1, 2 * minLookupSlots},
-		{100_000, 1 << 17}, {10_000_000, maxLookupSlots},
+		{100_000, 1 << 17}, {10_000_000, DefaultLookupCacheEntries},
 		// The row count comes from the file: a damaged one must not
 		// overflow the shift.
-		{1<<62 + 5, maxLookupSlots}, {1<<63 + 1, maxLookupSlots}, {^uint64(0), maxLookupSlots},
+		{1<<62 + 5, DefaultLookupCacheEntries}, {1<<63 + 1, DefaultLookupCacheEntries}, {^uint64(0), DefaultLookupCacheEntries},
 	} {
-		if got := lookupSlots(tc.rows); got != int(tc.want) {
-			t.Errorf("lookupSlots(%d) = %d, want %d", tc.rows, got, tc.want)
+		if got := def.slots(tc.rows); got != int(tc.want) {
+			t.Errorf("slots(%d) = %d, want %d", tc.rows, got, tc.want)
 		}
 	}
 	db, _ := openTest(t)
@@ -386,7 +388,7 @@ func TestLookupCacheGrows(t *testing.T) {
 
 // The cache's own rules, on a bare table.
 func TestLookupCacheEntries(t *testing.T) {
-	var c lookupCache
+	c := lookupCache{limit: DefaultLookupCacheEntries}
 	c.reset(0, 10)
 	var tag protect.Tag
 	tag[0], tag[11] = 1, 2
@@ -574,4 +576,107 @@ var errRollBack = status.New(status.Param, "rolled back on purpose")
 func fieldAcct(f schema.Fields) string {
 	v, _ := f.Get("acct")
 	return v.Str
+}
+
+// Options.LookupCacheEntries: 0 is the default, negative turns the cache
+// off, anything else is rounded down to a power of two within bounds.
+func TestLookupCacheLimit(t *testing.T) {
+	for _, tc := range []struct{ in, want int }{
+		{0, DefaultLookupCacheEntries}, {-1, 0}, {-1 << 40, 0},
+		{1, lookupWays}, {lookupWays + 3, lookupWays}, {1000, 512}, {1024, 1024},
+		{1 << 20, 1 << 20}, {1<<20 + 1, 1 << 20}, {1 << 40, MaxLookupCacheEntries},
+	} {
+		if got := lookupLimit(tc.in); got != tc.want {
+			t.Errorf("lookupLimit(%d) = %d, want %d", tc.in, got, tc.want)
+		}
+	}
+	small := lookupCache{limit: 64}
+	for _, rows := range []uint64{0, 10, 64, 5000, ^uint64(0)} {
+		if got := small.slots(rows); got != 64 {
+			t.Errorf("limit 64: slots(%d) = %d", rows, got)
+		}
+	}
+	big := lookupCache{limit: 1 << 20}
+	if got := big.slots(300_000); got != 1<<19 {
+		t.Errorf("limit 2^20: slots(300000) = %d, want 2^19", got)
+	}
+	if got := big.slots(600_000); got != 1<<20 {
+		t.Errorf("limit 2^20: slots(600000) = %d, want 2^20", got)
+	}
+}
+
+func openLimited(t *testing.T, entries int) *DB {
+	t.Helper()
+	db, err := Open(filepath.Join(t.TempDir(), "s.db"), Options{Device: testDevice(), LookupCacheEntries: entries})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	return db
+}
+
+// With the cache off there is no table: nothing is remembered, Stats
+// reports no memory, and lookups follow every write as before.
+func TestLookupCacheOff(t *testing.T) {
+	db := openLimited(t, -1)
+	r := insert(t, db, "x", "s")
+	for range 2 {
+		if got := findKey(t, db, "x"); !slices.Equal(got, []uint64{r.Row}) {
+			t.Fatalf("lookup: %v, want [%d]", got, r.Row)
+		}
+	}
+	if db.lookups.table.Load() != nil {
+		t.Fatal("a table exists with the cache off")
+	}
+	if _, _, ok := cached(db, "x"); ok {
+		t.Fatal("a list was cached with the cache off")
+	}
+	insertMany(t, db, "bulk", minLookupSlots+10, "s") // would grow a table
+	deleteRef(t, db, r.RefID)
+	if got := findKey(t, db, "x"); len(got) != 0 {
+		t.Fatalf("after the delete: %v", got)
+	}
+	if db.lookups.table.Load() != nil {
+		t.Fatal("a writer installed a table with the cache off")
+	}
+	s, err := db.Stats()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.LookupCacheEntries != 0 || s.LookupCacheBytes != 0 || s.LookupCacheFilled != 0 {
+		t.Fatalf("stats of a cache that is off: %d entries, %d bytes, %d filled", s.LookupCacheEntries, s.LookupCacheBytes, s.LookupCacheFilled)
+	}
+}
+
+// A small limit holds: the table never grows past it, lists still get
+// cached, evicted ones are found again from the index, and Stats reports
+// the table's size and use.
+func TestLookupCacheSmallLimit(t *testing.T) {
+	const limit = 16
+	db := openLimited(t, limit)
+	recs := insertMany(t, db, "u", 200, "s")
+	for i := range 200 {
+		acct := fmt.Sprintf("u%03d", i)
+		for range 2 {
+			if got := findKey(t, db, acct); !slices.Equal(got, []uint64{recs[i].Row}) {
+				t.Fatalf("%s: %v, want [%d]", acct, got, recs[i].Row)
+			}
+		}
+	}
+	if n := len(db.lookups.table.Load().sets) * lookupWays; n != limit {
+		t.Fatalf("the table has %d entries, limit %d", n, limit)
+	}
+	s, err := db.Stats()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.LookupCacheEntries != limit || s.LookupCacheBytes != int64(limit*lookupEntryBytes) {
+		t.Fatalf("stats: %d entries, %d bytes, want %d and %d", s.LookupCacheEntries, s.LookupCacheBytes, limit, limit*lookupEntryBytes)
+	}
+	if s.LookupCacheFilled == 0 || s.LookupCacheFilled > limit {
+		t.Fatalf("stats: %d entries filled of %d", s.LookupCacheFilled, limit)
+	}
+	if row, n, ok := cached(db, "u199"); !ok || n != 1 || row != recs[199].Row {
+		t.Fatalf("the last list read is not cached: %d %d %v", row, n, ok)
+	}
 }

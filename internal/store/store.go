@@ -72,6 +72,10 @@ type Options struct {
 	// with Decode when the file's generation is below the anchor's, and
 	// every commit advances it.
 	Anchor protect.Anchor
+	// LookupCacheEntries limits the lookup cache (lookups.go): 0 means
+	// DefaultLookupCacheEntries, a negative number turns it off, others
+	// are rounded down to a power of two (at most MaxLookupCacheEntries).
+	LookupCacheEntries int
 }
 
 // DB is an open store.
@@ -171,6 +175,7 @@ func open(path string, opts Options) (*DB, error) {
 		return nil, ioError("failed to open store", err)
 	}
 	db := &DB{path: path, bolt: bdb, device: dev, anchor: opts.Anchor}
+	db.lookups.limit = lookupLimit(opts.LookupCacheEntries)
 	db.group.arrived = make(chan struct{}, 1)
 	if err := db.load(); err != nil {
 		bdb.Close()
