@@ -11,8 +11,10 @@ import (
 
 // benchStore opens a store holding n generic passwords with 256-byte
 // secrets (service "bench", accounts "user-<i>").
-func benchStore(b *testing.B, n int) *DB {
-	db := openTest(b, nil)
+func benchStore(b *testing.B, n int) *DB { return benchStoreWith(b, n, nil) }
+
+func benchStoreWith(b *testing.B, n int, opts *Options) *DB {
+	db := openTest(b, opts)
 	secret := make([]byte, 256)
 	for start := 0; start < n; start += 1000 {
 		var batch []Dict
@@ -31,19 +33,22 @@ func benchStore(b *testing.B, n int) *DB {
 // performance.md's read model; compare with internal/store's
 // BenchmarkLimitRead from the same run. Like it, each read asks for a
 // random item among all n ("keys=all"); "keys=1024" cycles through 1,024
-// of them, the pattern of the figures in BENCHMARKS.md before Run 8.
+// of them, the pattern of the figures in BENCHMARKS.md before Run 8;
+// "cache=off" is keys=all on a store opened with the lookup cache off.
 func BenchmarkCopyMatchingByPrimaryKey(b *testing.B) {
 	for _, n := range []int{10_000} {
 		db := benchStore(b, n)
+		off := benchStoreWith(b, n, &Options{LookupCacheEntries: -1})
 		accts := make([]string, n)
 		for i := range accts {
 			accts[i] = fmt.Sprintf("user-%d", i)
 		}
-		for _, keys := range []int{n, 1024} {
-			name := fmt.Sprintf("items=%d/keys=%d", n, keys)
-			if keys == n {
-				name = fmt.Sprintf("items=%d/keys=all", n)
-			}
+		for _, tc := range []struct {
+			name string
+			db   *DB
+			keys int
+		}{{"keys=all", db, n}, {"keys=1024", db, 1024}, {"keys=all/cache=off", off, n}} {
+			db, keys, name := tc.db, tc.keys, fmt.Sprintf("items=%d/%s", n, tc.name)
 			b.Run(name, func(b *testing.B) {
 				pick := make([]string, keys)
 				for i := range pick {
