@@ -5,6 +5,7 @@
 // BENCHMARKS.md and its plots.
 //
 // Run it from this directory: go run . [-items 100000] [-rounds 6] [-scale]
+// (-replot draws the plots again from a results.json without measuring)
 //
 // Each benchmark runs in -rounds interleaved rounds (every benchmark once
 // per round), so noise on a shared machine spreads over all of them; the
@@ -31,6 +32,7 @@ var (
 	scale   = flag.Bool("scale", false, "also measure reads at 1k, 10k, 100k and 1M items (loads 1M items: minutes)")
 	outDir  = flag.String("out", "results", "where to write results.json and the plots")
 	workDir = flag.String("work", "", "where to create the stores (default: a temporary directory)")
+	replot  = flag.Bool("replot", false, "measure nothing: draw the plots again from -out's results.json")
 )
 
 // A bench is one measured operation.
@@ -67,6 +69,10 @@ func (b *bench) spread() (lo, hi float64) {
 func main() {
 	testing.Init()
 	flag.Parse()
+	if *replot {
+		must(replotResults(*outDir))
+		return
+	}
 	dir := *workDir
 	if dir == "" {
 		d, err := os.MkdirTemp("", "secitemdb-bench")
@@ -102,6 +108,30 @@ func main() {
 	if len(scaling) > 0 {
 		must(plotScaling(filepath.Join(*outDir, "scaling.png"), scaling))
 	}
+}
+
+// replotResults draws the plots of the run recorded in dir/results.json,
+// for a change in how they are drawn.
+func replotResults(dir string) error {
+	b, err := os.ReadFile(filepath.Join(dir, "results.json"))
+	if err != nil {
+		return err
+	}
+	var r report
+	if err := json.Unmarshal(b, &r); err != nil {
+		return err
+	}
+	var benches []*bench
+	for _, row := range r.Rows {
+		benches = append(benches, &bench{Name: row.Name, Group: row.Group, Samples: row.Rounds})
+	}
+	if err := plotLatency(filepath.Join(dir, "latency.png"), benches); err != nil {
+		return err
+	}
+	if len(r.Scaling) > 0 {
+		return plotScaling(filepath.Join(dir, "scaling.png"), r.Scaling)
+	}
+	return nil
 }
 
 func environment() string {
