@@ -90,14 +90,17 @@ type Options struct {
 	// docs/reliability.md). When advancing fails after a commit, the call
 	// returns ErrIO saying the change is committed.
 	RollbackAnchor protect.Anchor
-	// LookupCacheEntries limits the lookup cache, the memory-only table
+	// LookupCacheEntries caps the lookup cache, the memory-only table
 	// that lets a query naming an item's whole primary key (service and
-	// account, for a generic password) skip the index. It takes about
-	// one 44-byte entry per item, sized up as the store grows. 0 means
-	// DefaultLookupCacheEntries (11.5 MB: every item of a store up to that size);
-	// a negative number turns the cache off; any other number is rounded
-	// down to a power of two, at most 2^24. docs/semantics.md, "The
-	// lookup cache".
+	// account, for a generic password) skip the index. The table takes
+	// about one 44-byte entry per item (the item count's next power of
+	// two, at least 1,024), grown with the store up to the cap: the cap
+	// is a limit, not an allocation. 0 means DefaultLookupCacheEntries
+	// (11.5 MB at most: every item of a store up to that size); a
+	// negative number turns the cache off; any other number is rounded
+	// up to a power of two, at most 2^24, so a cap of at least the item
+	// count lets every item be cached. docs/semantics.md, "The lookup
+	// cache".
 	LookupCacheEntries int
 }
 

@@ -90,8 +90,9 @@ type lookupCache struct {
 
 // lookupLimit turns Options.LookupCacheEntries into a table limit: 0
 // means the default, a negative number turns the cache off, anything
-// else is rounded down to a power of two within [lookupWays,
-// MaxLookupCacheEntries].
+// else is rounded up to a power of two within [lookupWays,
+// MaxLookupCacheEntries] (up, so that a limit of at least the item count
+// lets every item's key be cached).
 func lookupLimit(entries int) int {
 	switch {
 	case entries < 0:
@@ -100,7 +101,7 @@ func lookupLimit(entries int) int {
 		return DefaultLookupCacheEntries
 	}
 	entries = min(max(entries, lookupWays), MaxLookupCacheEntries)
-	return 1 << (bits.Len(uint(entries)) - 1)
+	return 1 << bits.Len(uint(entries-1))
 }
 
 // slots returns the table size for a store of rows items: the next power

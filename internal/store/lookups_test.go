@@ -579,12 +579,13 @@ func fieldAcct(f schema.Fields) string {
 }
 
 // Options.LookupCacheEntries: 0 is the default, negative turns the cache
-// off, anything else is rounded down to a power of two within bounds.
+// off, anything else is rounded up to a power of two within bounds.
 func TestLookupCacheLimit(t *testing.T) {
 	for _, tc := range []struct{ in, want int }{
 		{0, DefaultLookupCacheEntries}, {-1, 0}, {-1 << 40, 0},
-		{1, lookupWays}, {lookupWays + 3, lookupWays}, {1000, 512}, {1024, 1024},
-		{1 << 20, 1 << 20}, {1<<20 + 1, 1 << 20}, {1 << 40, MaxLookupCacheEntries},
+		{1, lookupWays}, {lookupWays + 3, 2 * lookupWays}, {1000, 1024}, {1024, 1024},
+		{1_000_000, 1 << 20}, {1 << 20, 1 << 20}, {1<<20 + 1, 1 << 21},
+		{MaxLookupCacheEntries - 1, MaxLookupCacheEntries}, {1 << 40, MaxLookupCacheEntries},
 	} {
 		if got := lookupLimit(tc.in); got != tc.want {
 			t.Errorf("lookupLimit(%d) = %d, want %d", tc.in, got, tc.want)

@@ -74,7 +74,7 @@ type Options struct {
 	Anchor protect.Anchor
 	// LookupCacheEntries limits the lookup cache (lookups.go): 0 means
 	// DefaultLookupCacheEntries, a negative number turns it off, others
-	// are rounded down to a power of two (at most MaxLookupCacheEntries).
+	// are rounded up to a power of two (at most MaxLookupCacheEntries).
 	LookupCacheEntries int
 }
 
