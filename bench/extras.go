@@ -158,13 +158,15 @@ type scalePoint struct {
 	Secitem float64 `json:"secitemNs"`
 	Limit   float64 `json:"limitNs"`
 	// SecitemFullCache is the read with Options.LookupCacheEntries set to
-	// cover every item, after one read of each: measured only where the
-	// default cap covers fewer keys than the store holds.
+	// the item count (the table the store's size calls for: about 80 % of
+	// the keys fit at once), after one read of each: measured only where
+	// the default cap is below the item count.
 	SecitemFullCache float64 `json:"secitemFullCacheNs,omitempty"`
 }
 
-// fullCacheRead reopens the store at path with a lookup cache large
-// enough for all n items, reads each once, then times random reads.
+// fullCacheRead reopens the store at path with the lookup cache capped at
+// the item count n (not the default), reads each item once, then times
+// random reads.
 func fullCacheRead(path string, n int) float64 {
 	db, err := secitem.Open(path, &secitem.Options{Device: benchDevice(), LookupCacheEntries: n})
 	must(err)

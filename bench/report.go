@@ -118,9 +118,9 @@ func (r report) markdown() string {
 			r.Items, us(e.FirstReadNs), us(e.SecondReadNs))
 	}
 	if len(r.Scaling) > 0 {
-		fmt.Fprintf(&b, "\n| items | secitemdb read | limit model read | secitemdb, lookup cache covering every item |\n|---|---|---|---|\n")
+		fmt.Fprintf(&b, "\n| items | secitemdb read | limit model read | secitemdb, lookup cache capped at the item count |\n|---|---|---|---|\n")
 		for _, p := range r.Scaling {
-			full := "— (the default cap covers them)"
+			full := "— (the default cap is as large)"
 			if p.SecitemFullCache > 0 {
 				full = us(p.SecitemFullCache)
 			}
@@ -193,7 +193,7 @@ func plotScaling(path string, pts []scalePoint) error {
 		sc.GlyphStyle.Shape = draw.CrossGlyph{}
 		sc.GlyphStyle.Radius = vg.Points(4)
 		p.Add(sc)
-		p.Legend.Add("secitemdb, lookup cache covering every item", sc)
+		p.Legend.Add("secitemdb, lookup cache capped at the item count", sc)
 	}
 	p.Y.Min = 0
 	return p.Save(8*vg.Inch, 5*vg.Inch, path)

@@ -94,12 +94,13 @@ type Options struct {
 	// that lets a query naming an item's whole primary key (service and
 	// account, for a generic password) skip the index. The table takes
 	// about one 44-byte entry per item (the item count's next power of
-	// two, at least 1,024), grown with the store up to the cap: the cap
-	// is a limit, not an allocation. 0 means DefaultLookupCacheEntries
-	// (11.5 MB at most: every item of a store up to that size); a
-	// negative number turns the cache off; any other number is rounded
-	// up to a power of two, at most 2^24, so a cap of at least the item
-	// count lets every item be cached. docs/semantics.md, "The lookup
+	// two, at least 1,024 or the cap if smaller), grown with the store up
+	// to the cap: the cap is a limit, not an allocation. 0 means
+	// DefaultLookupCacheEntries (11.5 MB at most); a negative number
+	// turns the cache off; any other number is rounded up to a power of
+	// two, at most 2^24. Entries go in sets of four, so a table with as
+	// many entries as items holds about 80 % of their keys at once, one
+	// with twice as many about 96 %. docs/semantics.md, "The lookup
 	// cache".
 	LookupCacheEntries int
 }

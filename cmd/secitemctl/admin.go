@@ -121,7 +121,7 @@ func cmdStats(e *env, g *globals, args []string) error {
 	}
 	fmt.Fprintf(e.stdout, "file: %d bytes, %d-byte pages, %d free, %d pending\n", st.FileSize, st.PageSize, st.FreePages, st.PendingPages)
 	fmt.Fprintf(e.stdout, "posting log: %d postings not yet in the index (merged past %d)\n", st.LoggedPostings, st.MergeAt)
-	fmt.Fprintf(e.stdout, "lookup cache: %d entries, %d bytes for a handle with the default limit\n", st.LookupCacheEntries, st.LookupCacheBytes)
+	fmt.Fprintf(e.stdout, "lookup cache: %d entries, %d bytes (a handle with the default limit, as sized at Open)\n", st.LookupCacheEntries, st.LookupCacheBytes)
 	tw := tabwriter.NewWriter(e.stdout, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "class\tprotection\titems")
 	for _, c := range sortedKeys(st.Items) {

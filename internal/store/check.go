@@ -207,7 +207,8 @@ type Stats struct {
 	LoggedPostings, MergeAt int
 	// LookupCacheEntries and LookupCacheBytes are the size of this
 	// handle's lookup cache (lookups.go; 0 when it is off);
-	// LookupCacheFilled counts its entries that hold a list.
+	// LookupCacheFilled counts the entries written since the table was
+	// made (some may no longer be usable).
 	LookupCacheEntries, LookupCacheFilled int
 	LookupCacheBytes                      int64
 }

@@ -48,7 +48,7 @@ const (
 	lookupWays     = 4
 	minLookupSlots = 1 << 10
 	// DefaultLookupCacheEntries is the lookup cache's default limit:
-	// 262,144 entries, 11.5 MB, enough for every item of a store of up to
+	// 262,144 entries, 11.5 MB: one per item of a store of up to
 	// that many.
 	DefaultLookupCacheEntries = 1 << 18
 	// MaxLookupCacheEntries is the largest limit Options may set: 2^24
@@ -91,8 +91,10 @@ type lookupCache struct {
 // lookupLimit turns Options.LookupCacheEntries into a table limit: 0
 // means the default, a negative number turns the cache off, anything
 // else is rounded up to a power of two within [lookupWays,
-// MaxLookupCacheEntries] (up, so that a limit of at least the item count
-// lets every item's key be cached).
+// MaxLookupCacheEntries] (up, so that a limit of the item count gets the
+// table the item count would: entries go in sets of four, so a table of
+// as many entries as items holds about 80 % of their keys at once, one of
+// twice as many about 96 %).
 func lookupLimit(entries int) int {
 	switch {
 	case entries < 0:
@@ -137,8 +139,10 @@ func (c *lookupCache) grow(rows, since uint64) {
 }
 
 // stats returns the current table's size in entries and bytes and how
-// many of its entries hold a list. Entries being written are not
-// counted; the count is a snapshot of a table readers keep changing.
+// many of its entries were written since it was made (some may no longer
+// be usable: a later commit changed their list). Entries being written
+// are not counted; the count is a snapshot of a table readers keep
+// changing.
 func (c *lookupCache) stats() (entries int, bytes int64, filled int) {
 	t := c.table.Load()
 	if t == nil {

@@ -3,6 +3,7 @@ package store
 import (
 	"encoding/binary"
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"path/filepath"
 	"slices"
@@ -582,10 +583,10 @@ func fieldAcct(f schema.Fields) string {
 // off, anything else is rounded up to a power of two within bounds.
 func TestLookupCacheLimit(t *testing.T) {
 	for _, tc := range []struct{ in, want int }{
-		{0, DefaultLookupCacheEntries}, {-1, 0}, {-1 << 40, 0},
+		{0, DefaultLookupCacheEntries}, {-1, 0}, {math.MinInt, 0},
 		{1, lookupWays}, {lookupWays + 3, 2 * lookupWays}, {1000, 1024}, {1024, 1024},
 		{1_000_000, 1 << 20}, {1 << 20, 1 << 20}, {1<<20 + 1, 1 << 21},
-		{MaxLookupCacheEntries - 1, MaxLookupCacheEntries}, {1 << 40, MaxLookupCacheEntries},
+		{MaxLookupCacheEntries - 1, MaxLookupCacheEntries}, {math.MaxInt, MaxLookupCacheEntries},
 	} {
 		if got := lookupLimit(tc.in); got != tc.want {
 			t.Errorf("lookupLimit(%d) = %d, want %d", tc.in, got, tc.want)
@@ -650,8 +651,9 @@ func TestLookupCacheOff(t *testing.T) {
 }
 
 // A small limit holds: the table never grows past it, lists still get
-// cached, evicted ones are found again from the index, and Stats reports
-// the table's size and use.
+// cached, evicted ones are found again from the index, writes to keys
+// that share the few sets retire what they change, and Stats reports the
+// table's size and use.
 func TestLookupCacheSmallLimit(t *testing.T) {
 	const limit = 16
 	db := openLimited(t, limit)
@@ -680,4 +682,28 @@ func TestLookupCacheSmallLimit(t *testing.T) {
 	if row, n, ok := cached(db, "u199"); !ok || n != 1 || row != recs[199].Row {
 		t.Fatalf("the last list read is not cached: %d %d %v", row, n, ok)
 	}
+	// Every key again, long after most were evicted; then a change to
+	// every tenth (its set is shared with a dozen others) and every key
+	// once more.
+	check := func(what string, want func(i int) []uint64) {
+		t.Helper()
+		for i := range 200 {
+			acct := fmt.Sprintf("u%03d", i)
+			for range 2 {
+				if got := findKey(t, db, acct); !slices.Equal(got, want(i)) {
+					t.Fatalf("%s, %s: %v, want %v", what, acct, got, want(i))
+				}
+			}
+		}
+	}
+	check("read again", func(i int) []uint64 { return []uint64{recs[i].Row} })
+	for i := 0; i < 200; i += 10 {
+		deleteRef(t, db, recs[i].RefID)
+	}
+	check("after deletes", func(i int) []uint64 {
+		if i%10 == 0 {
+			return nil
+		}
+		return []uint64{recs[i].Row}
+	})
 }
