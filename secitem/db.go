@@ -96,7 +96,7 @@ type Options struct {
 	// about one 44-byte entry per item (the item count's next power of
 	// two, at least 1,024 or the cap if smaller), grown with the store up
 	// to the cap: the cap is a limit, not an allocation. 0 means
-	// DefaultLookupCacheEntries (11.5 MB at most); a negative number
+	// DefaultLookupCacheEntries (46 MB at most); a negative number
 	// turns the cache off; any other number is rounded up to a power of
 	// two, at most 2^24. Entries go in sets of four, so a table with as
 	// many entries as items holds about 80 % of their keys at once, one
@@ -106,7 +106,8 @@ type Options struct {
 }
 
 // DefaultLookupCacheEntries is the lookup cache's cap when
-// Options.LookupCacheEntries is 0: 262,144 entries, 11.5 MB.
+// Options.LookupCacheEntries is 0: 2^20 entries, 46 MB, reached by stores
+// of more than 524,288 items.
 const DefaultLookupCacheEntries = store.DefaultLookupCacheEntries
 
 // DB is an open store. Its methods are safe for concurrent use. DB's own

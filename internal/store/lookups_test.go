@@ -357,7 +357,7 @@ func TestLookupCacheGrows(t *testing.T) {
 	def := lookupCache{limit: DefaultLookupCacheEntries}
 	for _, tc := range []struct{ rows, want uint64 }{
 		{0, minLookupSlots}, {minLookupSlots, minLookupSlots}, {minLookupSlots + 1, 2 * minLookupSlots},
-		{100_000, 1 << 17}, {10_000_000, DefaultLookupCacheEntries},
+		{100_000, 1 << 17}, {600_000, 1 << 20}, {10_000_000, DefaultLookupCacheEntries},
 		// The row count comes from the file: a damaged one must not
 		// overflow the shift.
 		{1<<62 + 5, DefaultLookupCacheEntries}, {1<<63 + 1, DefaultLookupCacheEntries}, {^uint64(0), DefaultLookupCacheEntries},
