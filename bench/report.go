@@ -10,7 +10,6 @@ import (
 	"gonum.org/v1/plot/plotter"
 	"gonum.org/v1/plot/plotutil"
 	"gonum.org/v1/plot/vg"
-	"gonum.org/v1/plot/vg/draw"
 )
 
 type row struct {
@@ -118,13 +117,9 @@ func (r report) markdown() string {
 			r.Items, us(e.FirstReadNs), us(e.SecondReadNs))
 	}
 	if len(r.Scaling) > 0 {
-		fmt.Fprintf(&b, "\n| items | secitemdb read | limit model read | secitemdb, lookup cache capped at the item count |\n|---|---|---|---|\n")
+		fmt.Fprintf(&b, "\n| items (each store read through once before timing) | secitemdb read | limit model read |\n|---|---|---|\n")
 		for _, p := range r.Scaling {
-			full := "— (the default cap is as large)"
-			if p.SecitemFullCache > 0 {
-				full = us(p.SecitemFullCache)
-			}
-			fmt.Fprintf(&b, "| %d | %s | %s | %s |\n", p.Items, us(p.Secitem), us(p.Limit), full)
+			fmt.Fprintf(&b, "| %d | %s | %s |\n", p.Items, us(p.Secitem), us(p.Limit))
 		}
 	}
 	return b.String()
@@ -174,26 +169,13 @@ func plotScaling(path string, pts []scalePoint) error {
 	p.Y.Label.Text = "µs per read (median)"
 	p.X.Scale = plot.LogScale{}
 	p.X.Tick.Marker = plot.LogTicks{Prec: -1}
-	var a, b, full plotter.XYs
+	var a, b plotter.XYs
 	for _, x := range pts {
 		a = append(a, plotter.XY{X: float64(x.Items), Y: x.Secitem / 1e3})
 		b = append(b, plotter.XY{X: float64(x.Items), Y: x.Limit / 1e3})
-		if x.SecitemFullCache > 0 {
-			full = append(full, plotter.XY{X: float64(x.Items), Y: x.SecitemFullCache / 1e3})
-		}
 	}
 	if err := plotutil.AddLinePoints(p, "secitemdb CopyMatching", a, "limit model", b); err != nil {
 		return err
-	}
-	if len(full) > 0 {
-		sc, err := plotter.NewScatter(full)
-		if err != nil {
-			return err
-		}
-		sc.GlyphStyle.Shape = draw.CrossGlyph{}
-		sc.GlyphStyle.Radius = vg.Points(4)
-		p.Add(sc)
-		p.Legend.Add("secitemdb, lookup cache capped at the item count", sc)
 	}
 	p.Y.Min = 0
 	return p.Save(8*vg.Inch, 5*vg.Inch, path)

@@ -71,6 +71,19 @@ func newLimit(path string, n int) *limitModel {
 
 func key(i uint64) []byte { return binary.BigEndian.AppendUint64(nil, i) }
 
+// warm reads every record once, in key order.
+func (m *limitModel) warm() {
+	must(m.db.View(func(tx *bbolt.Tx) error {
+		b := tx.Bucket([]byte("items"))
+		for i := range m.n {
+			if b.Get(key(uint64(i))) == nil {
+				return fmt.Errorf("limit model: record %d missing", i)
+			}
+		}
+		return nil
+	}))
+}
+
 func (m *limitModel) record() []byte {
 	var ik [32]byte
 	rand.Read(ik[:])
@@ -221,7 +234,6 @@ type secitemStore struct {
 	n     int
 	next  atomic.Int64
 	accts []string // "user-<i>" for every item, built on the first read
-	path  string
 }
 
 func genp(svce, acct string, secret []byte) secitem.Dict {
@@ -237,7 +249,7 @@ func benchDevice() protect.Device { return protect.NewStaticDevice(bytes.Repeat(
 func openSecitem(path string, n int) *secitemStore {
 	db, err := secitem.Open(path, &secitem.Options{Device: benchDevice()})
 	must(err)
-	s := &secitemStore{db: db, n: n, path: path}
+	s := &secitemStore{db: db, n: n}
 	secret := make([]byte, secretSize)
 	var wg sync.WaitGroup
 	var i atomic.Int64
@@ -258,6 +270,17 @@ func openSecitem(path string, n int) *secitemStore {
 	}
 	wg.Wait()
 	return s
+}
+
+// warm reads every item once by its primary key, filling the lookup
+// cache as a long-running reader would.
+func (s *secitemStore) warm() {
+	q := secitem.Dict{secitem.Class: secitem.ClassGenericPassword, secitem.AttrService: "bench", secitem.ReturnData: true}
+	for i := range s.n {
+		q[secitem.AttrAccount] = fmt.Sprintf("user-%d", i)
+		_, err := s.db.CopyMatching(q)
+		must(err)
+	}
 }
 
 // read asks for a random item among all n each time, as the limit model
