@@ -362,3 +362,27 @@ func ExampleDB_Explain() {
 	//   - gena differs: the query has "SecItemHints", the item "A"
 	//   note: same primary key as the query: adding the query's dictionary (with v_Data) fails with errSecDuplicateItem (-25299); update this item instead
 }
+
+// A store opened with a small lookup cache: reads by the whole primary
+// key are answered the same; Stats tells the table's size and use.
+func ExampleDB_Stats_lookupCache() {
+	dir, _ := os.MkdirTemp("", "secitem-example")
+	defer os.RemoveAll(dir)
+	db, err := secitem.Open(filepath.Join(dir, "login.keychain"), &secitem.Options{LookupCacheEntries: 16})
+	if err != nil {
+		panic(err)
+	}
+	defer db.Close()
+	for _, acct := range []string{"alice", "bob"} {
+		db.Add(secitem.Dict{secitem.Class: secitem.ClassGenericPassword, secitem.AttrService: "mail",
+			secitem.AttrAccount: acct, secitem.ValueData: []byte("pw-" + acct)})
+	}
+	got, _ := db.CopyMatching(secitem.Dict{secitem.Class: secitem.ClassGenericPassword, secitem.AttrService: "mail",
+		secitem.AttrAccount: "bob", secitem.ReturnData: true})
+	fmt.Println(len(got.([]byte)), "bytes found")
+	st, _ := db.Stats()
+	fmt.Printf("lookup cache: %d entries, %d bytes, %d in use\n", st.LookupCacheEntries, st.LookupCacheBytes, st.LookupCacheFilled)
+	// Output:
+	// 6 bytes found
+	// lookup cache: 16 entries, 704 bytes, 1 in use
+}
