@@ -240,14 +240,11 @@ func genp(svce, acct string, secret []byte) secitem.Dict {
 	return secitem.Dict{secitem.Class: secitem.ClassGenericPassword, secitem.AttrService: svce, secitem.AttrAccount: acct, secitem.ValueData: secret}
 }
 
-// benchDevice is the device secret of every store the program makes.
-func benchDevice() protect.Device { return protect.NewStaticDevice(bytes.Repeat([]byte{1}, 32)) }
-
 // openSecitem opens a store holding n generic passwords (service
 // "bench", accounts "user-<i>", 256-byte secrets), loaded by 64 concurrent
 // durable Adds.
 func openSecitem(path string, n int) *secitemStore {
-	db, err := secitem.Open(path, &secitem.Options{Device: benchDevice()})
+	db, err := secitem.Open(path, &secitem.Options{Device: protect.NewStaticDevice(bytes.Repeat([]byte{1}, 32))})
 	must(err)
 	s := &secitemStore{db: db, n: n}
 	secret := make([]byte, secretSize)

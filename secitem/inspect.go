@@ -243,7 +243,8 @@ type Stats struct {
 	// by their whole primary key were found (about one entry per item;
 	// Options.LookupCacheEntries; 0 when off). LookupCacheFilled counts
 	// the entries written since the table was made (some may no longer
-	// be usable: a later write changed what they remember). docs/semantics.md, "The lookup cache".
+	// be usable: a later write changed what they remember).
+	// docs/semantics.md, "The lookup cache".
 	LookupCacheEntries, LookupCacheFilled int
 	LookupCacheBytes                      int64
 }

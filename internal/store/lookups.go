@@ -156,7 +156,8 @@ func (c *lookupCache) stats() (entries int, bytes int64, filled int) {
 			}
 		}
 	}
-	return len(t.sets) * lookupWays, int64(len(t.sets)) * int64(unsafe.Sizeof(lookupSet{})), filled
+	entries = len(t.sets) * lookupWays
+	return entries, int64(entries * lookupEntryBytes), filled
 }
 
 func tagWords(t protect.Tag) (w0, w1 uint64) {
