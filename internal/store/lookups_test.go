@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -607,20 +606,10 @@ func TestLookupCacheLimit(t *testing.T) {
 	}
 }
 
-func openLimited(t *testing.T, entries int) *DB {
-	t.Helper()
-	db, err := Open(filepath.Join(t.TempDir(), "s.db"), Options{Device: testDevice(), LookupCacheEntries: entries})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	return db
-}
-
 // With the cache off there is no table: nothing is remembered, Stats
 // reports no memory, and lookups follow every write as before.
 func TestLookupCacheOff(t *testing.T) {
-	db := openLimited(t, -1)
+	db, _ := openTestWith(t, Options{LookupCacheEntries: -1})
 	r := insert(t, db, "x", "s")
 	for range 2 {
 		if got := findKey(t, db, "x"); !slices.Equal(got, []uint64{r.Row}) {
@@ -656,7 +645,7 @@ func TestLookupCacheOff(t *testing.T) {
 // table's size and use.
 func TestLookupCacheSmallLimit(t *testing.T) {
 	const limit = 16
-	db := openLimited(t, limit)
+	db, _ := openTestWith(t, Options{LookupCacheEntries: limit})
 	recs := insertMany(t, db, "u", 200, "s")
 	for i := range 200 {
 		acct := fmt.Sprintf("u%03d", i)
