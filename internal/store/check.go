@@ -162,13 +162,7 @@ func (db *DB) Check() (rep CheckReport, err error) {
 		for _, k := range orphans {
 			rep.add(Problem{Detail: fmt.Sprintf("logged posting %s belongs to no item", hexShort(k))})
 		}
-		vc := btx.Bucket(bucketVers).Cursor()
-		for k, v := vc.First(); k != nil; k, v = vc.Next() {
-			if len(k) != 8 || len(v) != chunkSize {
-				rep.add(Problem{Detail: fmt.Sprintf("malformed version chunk %s", hexShort(k))})
-				continue
-			}
-			chunk := binary.BigEndian.Uint64(k)
+		checkChunk := func(chunk uint64, v []byte) {
 			if db.badChunks[chunk] {
 				rep.add(Problem{Detail: fmt.Sprintf("version chunk %d failed authentication", chunk)})
 			}
@@ -178,6 +172,25 @@ func (db *DB) Check() (rep CheckReport, err error) {
 					rep.add(Problem{Detail: fmt.Sprintf("version entry for row %d, which holds no item", row)})
 				}
 			}
+		}
+		tailN, tailV, hasTail := tailOf(btx)
+		vc := btx.Bucket(bucketVers).Cursor()
+		for k, v := vc.First(); k != nil; k, v = vc.Next() {
+			if len(k) != 8 || len(v) != chunkSize {
+				rep.add(Problem{Detail: fmt.Sprintf("malformed version chunk %s", hexShort(k))})
+				continue
+			}
+			chunk := binary.BigEndian.Uint64(k)
+			if hasTail && chunk == tailN {
+				rep.add(Problem{Detail: fmt.Sprintf("version chunk %d is stored twice (in vers and in the tip)", chunk)})
+				continue
+			}
+			checkChunk(chunk, v)
+		}
+		if hasTail {
+			checkChunk(tailN, tailV)
+		} else if tip := btx.Bucket(bucketTip); tip != nil && tip.Get(keyVTail) != nil {
+			rep.add(Problem{Detail: "malformed version chunk in the tip"})
 		}
 		return nil
 	})

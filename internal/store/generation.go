@@ -9,7 +9,7 @@ import (
 )
 
 // The generation counts committed write transactions. It is stored in the
-// meta bucket as 8 bytes big-endian followed by a MAC under the device
+// tip (meta before format 3) as 8 bytes big-endian followed by a MAC under the device
 // key (so it cannot be forged or lowered without the device secret) and is
 // what a rollback anchor (protect.Anchor) is compared with at Open.
 
@@ -23,7 +23,7 @@ func marshalGeneration(kb *protect.Keybag, g uint64) []byte {
 	return append(b, mac[:]...)
 }
 
-// readGeneration returns the generation stored in meta under kb's key. A
+// readGeneration returns the generation stored in the tip under kb's key. A
 // missing record is generation 0 (a store that has never committed a
 // write since it was created); a damaged or forged one is an error.
 func readGeneration(kb *protect.Keybag, raw []byte) (uint64, error) {
@@ -44,14 +44,17 @@ func readGeneration(kb *protect.Keybag, raw []byte) (uint64, error) {
 // under from's key, written under to's (they differ only when a wipe
 // replaces the keybag).
 func (tx *Tx) bumpGeneration(from, to *protect.Keybag) error {
-	meta := tx.btx.Bucket(bucketMeta)
-	g, err := readGeneration(from, meta.Get(keyGeneration))
+	tip, err := tx.writeTip()
+	if err != nil {
+		return err
+	}
+	g, err := readGeneration(from, tip.Get(keyGeneration))
 	if err != nil {
 		return err
 	}
 	tx.generation = g + 1
 	tx.genWritten = true
-	return meta.Put(keyGeneration, marshalGeneration(to, g+1))
+	return tip.Put(keyGeneration, marshalGeneration(to, g+1))
 }
 
 // Generation returns the store's committed generation.
@@ -59,7 +62,7 @@ func (db *DB) Generation() (uint64, error) {
 	var g uint64
 	err := db.View(func(tx *Tx) error {
 		var err error
-		g, err = readGeneration(db.kb, tx.btx.Bucket(bucketMeta).Get(keyGeneration))
+		g, err = readGeneration(db.kb, tipOf(tx.btx).Get(keyGeneration))
 		return err
 	})
 	return g, err

@@ -135,8 +135,15 @@ func (db *DB) Wipe() error {
 			return err
 		}
 		meta := tx.btx.Bucket(bucketMeta)
-		for _, k := range [][]byte{keyVRoot, keyAttempts} {
-			if err := meta.Delete(k); err != nil {
+		if err := meta.Delete(keyAttempts); err != nil {
+			return err
+		}
+		tip, err := tx.writeTip()
+		if err != nil {
+			return err
+		}
+		for _, k := range [][]byte{keyVRoot, keyVTail} {
+			if err := tip.Delete(k); err != nil {
 				return err
 			}
 		}

@@ -521,56 +521,6 @@ func TestLogIntersectMatchesModel(t *testing.T) {
 	}
 }
 
-// A store of format 1 (postings in the index only, no log) opens, reads,
-// and becomes format 2 with its first logged posting; a format this
-// version does not know is refused.
-func TestLogOpensFormat1(t *testing.T) {
-	db, path := openTest(t)
-	r := insert(t, db, "old", "s")
-	mergeLogNow(t, db)
-	db.Close()
-	boltUpdate(t, path, func(btx *bbolt.Tx) error {
-		if err := btx.DeleteBucket(bucketPlog); err != nil {
-			return err
-		}
-		return btx.Bucket(bucketMeta).Put(keyFormat, []byte{1})
-	})
-	format := func() (f byte, hasLog bool) {
-		boltView(t, path, func(btx *bbolt.Tx) {
-			f = btx.Bucket(bucketMeta).Get(keyFormat)[0]
-			hasLog = btx.Bucket(bucketPlog) != nil
-		})
-		return f, hasLog
-	}
-	db, err := Open(path, Options{Device: testDevice()})
-	if err != nil {
-		t.Fatalf("a format-1 store: %v", err)
-	}
-	if got := findAcct(t, db, "old"); !slices.Equal(got, []uint64{r.Row}) {
-		t.Fatalf("format 1: %v", got)
-	}
-	if err := db.Update(func(tx *Tx) error { return nil }); err != nil {
-		t.Fatal(err)
-	}
-	db.Close()
-	if f, hasLog := format(); f != 1 || hasLog {
-		t.Fatalf("a commit without postings changed the format to %d (log %v)", f, hasLog)
-	}
-	db, err = Open(path, Options{Device: testDevice()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	insert(t, db, "new", "s")
-	db.Close()
-	if f, hasLog := format(); f != 2 || !hasLog {
-		t.Fatalf("after a logged posting: format %d, log %v", f, hasLog)
-	}
-	boltUpdate(t, path, func(btx *bbolt.Tx) error { return btx.Bucket(bucketMeta).Put(keyFormat, []byte{3}) })
-	if _, err := Open(path, Options{Device: testDevice()}); status.Of(err) != status.Decode {
-		t.Fatalf("format 3: %v", err)
-	}
-}
-
 // A damaged log value (cut short, or an unknown operation) is skipped
 // whole at Open and reported by Check; the other values still count, and
 // rewriting an item whose postings were lost posts them again.

@@ -43,9 +43,9 @@ func TestVersionChunkNotLaunderedByLaterWrite(t *testing.T) {
 		if err := btx.Bucket(classBucket(schema.GenericPassword)).Put(rowKey(a.Row), oldRaw); err != nil {
 			return err
 		}
-		c := bytes.Clone(btx.Bucket(bucketVers).Get(k))
+		c := getChunk(btx, k)
 		binary.BigEndian.PutUint64(c[slot*8:], 1)
-		return btx.Bucket(bucketVers).Put(k, c)
+		return putChunk(btx, k, c)
 	}); err != nil {
 		t.Fatal(err)
 	}
@@ -199,9 +199,9 @@ func TestGenerationAuthenticated(t *testing.T) {
 		t.Fatal(err)
 	}
 	if err := bdb.Update(func(btx *bbolt.Tx) error {
-		raw := bytes.Clone(btx.Bucket(bucketMeta).Get(keyGeneration))
+		raw := bytes.Clone(btx.Bucket(bucketTip).Get(keyGeneration))
 		raw[7] ^= 1
-		return btx.Bucket(bucketMeta).Put(keyGeneration, raw)
+		return btx.Bucket(bucketTip).Put(keyGeneration, raw)
 	}); err != nil {
 		t.Fatal(err)
 	}

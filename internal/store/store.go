@@ -4,7 +4,8 @@
 //
 // Buckets:
 //
-//	meta                format, store ID, keybag, version root, generation; its sequence numbers rows
+//	meta                format, store ID, keybag, attempt counter, merge marks
+//	tip                 generation, version root, newest version chunk; its sequence numbers rows (tip.go)
 //	genp inet cert keys records by row number (8 bytes big-endian)
 //	idx                 postings: tag (12 bytes) ‖ row (8 bytes) → empty
 //	plog                postings not yet in idx, one value per commit (postlog.go)
@@ -45,9 +46,9 @@ import (
 )
 
 // FormatVersion is the version of the file layout this package writes.
-// Format 2 added the posting log (postlog.go); a format-1 store opens
-// as is and becomes format 2 with its first logged posting.
-const FormatVersion = 2
+// Format 2 added the posting log (postlog.go); format 3 the tip (tip.go).
+// An older store opens as is and becomes format 3 with its first commit.
+const FormatVersion = 3
 
 var (
 	bucketMeta  = []byte("meta")
@@ -199,8 +200,12 @@ func (db *DB) load() (err error) {
 		if meta == nil {
 			return status.New(status.Decode, "the file is not a secitemdb store (no meta bucket)")
 		}
-		if f := meta.Get(keyFormat); len(f) != 1 || (f[0] != 1 && f[0] != FormatVersion) {
+		f := meta.Get(keyFormat)
+		if len(f) != 1 || f[0] < 1 || f[0] > FormatVersion {
 			return status.New(status.Decode, "unsupported store format")
+		}
+		if f[0] == FormatVersion && btx.Bucket(bucketTip) == nil {
+			return status.New(status.Decode, "the store is missing bucket %q", bucketTip)
 		}
 		for _, name := range allBuckets() {
 			if btx.Bucket(name) == nil {
@@ -240,12 +245,12 @@ func (db *DB) load() (err error) {
 		}
 		db.kb = kb
 		db.ix = kb.Indexer()
-		if err := db.checkAnchor(meta.Get(keyGeneration)); err != nil {
+		if err := db.checkAnchor(tipOf(btx).Get(keyGeneration)); err != nil {
 			kb.Close()
 			return err
 		}
 		db.badChunks, db.rootMatches = verifyVersions(btx, db.ix)
-		db.rows.Store(meta.Sequence())
+		db.rows.Store(rowSequence(btx))
 		db.plog.load(btx)
 		db.committed.Store(uint64(btx.ID()))
 		db.lookups.reset(db.rows.Load(), uint64(btx.ID()))
@@ -281,7 +286,7 @@ func create(path string, dev protect.Device) error {
 		return ioError("failed to create store", err)
 	}
 	err = bdb.Update(func(btx *bbolt.Tx) error {
-		for _, name := range append(allBuckets(), bucketPlog) {
+		for _, name := range append(allBuckets(), bucketPlog, bucketTip) {
 			if _, err := btx.CreateBucket(name); err != nil {
 				return err
 			}
@@ -352,7 +357,7 @@ type Tx struct {
 
 	// Bucket handles, looked up once per transaction (a lookup is a
 	// search of the root bucket and an allocation).
-	bIndex, bVers *bbolt.Bucket
+	bIndex, bVers, bTip *bbolt.Bucket
 	bItems        [4]*bbolt.Bucket
 
 	// Cursors not in use, kept for reuse: a cursor's allocation and its
@@ -532,7 +537,7 @@ func (tx *Tx) vers() *bbolt.Bucket {
 
 // forgetBuckets drops the cached handles (after buckets are recreated).
 func (tx *Tx) forgetBuckets() {
-	tx.bIndex, tx.bVers, tx.bItems = nil, nil, [4]*bbolt.Bucket{}
+	tx.bIndex, tx.bVers, tx.bTip, tx.bItems = nil, nil, nil, [4]*bbolt.Bucket{}
 }
 
 // View runs fn in a read-only transaction.

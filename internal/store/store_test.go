@@ -227,7 +227,7 @@ func TestVersionTableChecks(t *testing.T) {
 	var oldChunk []byte
 	db.bolt.View(func(btx *bbolt.Tx) error {
 		k, _ := chunkOf(a.Row)
-		oldChunk = bytes.Clone(btx.Bucket(bucketVers).Get(k))
+		oldChunk = getChunk(btx, k)
 		return nil
 	})
 	insert(t, db, "bob", "pw")
@@ -237,9 +237,9 @@ func TestVersionTableChecks(t *testing.T) {
 	bdb, _ := bbolt.Open(path, 0o600, nil)
 	k, _ := chunkOf(a.Row)
 	bdb.Update(func(btx *bbolt.Tx) error {
-		c := bytes.Clone(btx.Bucket(bucketVers).Get(k))
+		c := getChunk(btx, k)
 		c[0] ^= 1
-		return btx.Bucket(bucketVers).Put(k, c)
+		return putChunk(btx, k, c)
 	})
 	bdb.Close()
 	db, err = Open(path, Options{Device: testDevice()})
@@ -256,7 +256,7 @@ func TestVersionTableChecks(t *testing.T) {
 
 	// A whole chunk replayed from an older copy: valid MAC, wrong root.
 	bdb, _ = bbolt.Open(path, 0o600, nil)
-	bdb.Update(func(btx *bbolt.Tx) error { return btx.Bucket(bucketVers).Put(k, oldChunk) })
+	bdb.Update(func(btx *bbolt.Tx) error { return putChunk(btx, k, oldChunk) })
 	bdb.Close()
 	db, err = Open(path, Options{Device: testDevice()})
 	if err != nil {
@@ -457,4 +457,22 @@ func TestTamperMatrix(t *testing.T) {
 			t.Fatalf("item %d unreadable after restoring", i)
 		}
 	}
+}
+
+// getChunk returns a copy of version chunk k (versions ‖ MAC) wherever it
+// is stored: in the tip, or in vers.
+func getChunk(btx *bbolt.Tx, k []byte) []byte {
+	if n, v, ok := tailOf(btx); ok && n == binary.BigEndian.Uint64(k) {
+		return bytes.Clone(v)
+	}
+	return bytes.Clone(btx.Bucket(bucketVers).Get(k))
+}
+
+// putChunk stores v as version chunk k where getChunk found it, without
+// a MAC or root update (it simulates damage and replays).
+func putChunk(btx *bbolt.Tx, k, v []byte) error {
+	if n, _, ok := tailOf(btx); ok && n == binary.BigEndian.Uint64(k) {
+		return btx.Bucket(bucketTip).Put(keyVTail, append(bytes.Clone(k), v...))
+	}
+	return btx.Bucket(bucketVers).Put(k, v)
 }

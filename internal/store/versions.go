@@ -3,6 +3,8 @@ package store
 import (
 	"bytes"
 	"encoding/binary"
+	"maps"
+	"slices"
 	"sync"
 
 	"go.etcd.io/bbolt"
@@ -17,7 +19,8 @@ import (
 //
 // Bucket "vers" maps chunk number (row / 64, 8 bytes big-endian) to the
 // current versions of its 64 rows (8 bytes each, 0 = no item) followed by
-// a MAC over the chunk number and those versions. Meta "vroot" holds the
+// a MAC over the chunk number and those versions; the chunk of the newest
+// rows is kept in the tip instead (tip.go). The tip's "vroot" holds the
 // XOR over all chunks of MAC(chunk number ‖ chunk MAC), updated in O(1)
 // per write. Open checks every chunk MAC (a damaged chunk makes its rows
 // unreadable, ErrDecode) and the root (a mismatch means a chunk was
@@ -112,7 +115,7 @@ func (c *versionCache) put(txid, n uint64, v []byte) {
 // at Open and still fails (a chunk rewritten since, from zeros, verifies
 // again).
 func (tx *Tx) storedChunk(key []byte, n uint64) []byte {
-	v := tx.getIn(refVers, key)
+	v, _ := tx.chunkAt(key, n)
 	if len(v) != chunkSize {
 		return nil
 	}
@@ -123,6 +126,15 @@ func (tx *Tx) storedChunk(key []byte, n uint64) []byte {
 		}
 	}
 	return v[:chunkRows*8]
+}
+
+// chunkAt returns chunk n as stored (versions ‖ MAC, or nil), from the
+// tip when it holds that chunk (tip.go), else from vers; inTip says which.
+func (tx *Tx) chunkAt(key []byte, n uint64) (v []byte, inTip bool) {
+	if t, v, ok := tailOf(tx.btx); ok && t == n {
+		return v, true
+	}
+	return tx.getIn(refVers, key), false
 }
 
 // setVersion records row's current version (0 when the row is deleted).
@@ -151,20 +163,32 @@ func (tx *Tx) setVersion(row, version uint64) error {
 
 // flushVersions writes the chunks this transaction changed, with their new
 // MACs, and updates the root: each chunk's old term leaves the XOR and its
-// new term enters it.
+// new term enters it. Chunks go in ascending order, so the highest one
+// changed becomes (or stays) the tip's, and a chunk the tip held before
+// moves to vers (tip.go).
 func (tx *Tx) flushVersions() error {
 	if len(tx.dirty) == 0 {
 		return nil
 	}
-	b := tx.vers()
-	b.FillPercent = appendFill
-	meta := tx.btx.Bucket(bucketMeta)
+	vers := tx.vers()
+	vers.FillPercent = appendFill
+	tip, err := tx.writeTip()
+	if err != nil {
+		return err
+	}
 	root := make([]byte, protect.MACSize)
-	copy(root, meta.Get(keyVRoot))
+	copy(root, tip.Get(keyVRoot))
+	tailN, tailV, hasTail := tailOf(tx.btx)
 	ix := tx.db.ix
-	for n, versions := range tx.dirty {
+	for _, n := range slices.Sorted(maps.Keys(tx.dirty)) {
+		versions := tx.dirty[n]
 		key := binary.BigEndian.AppendUint64(nil, n)
-		if old := b.Get(key); len(old) == chunkSize {
+		inTip := hasTail && n == tailN
+		old := tailV
+		if !inTip {
+			old = vers.Get(key)
+		}
+		if len(old) == chunkSize {
 			t := rootTerm(ix, key, old[chunkRows*8:])
 			xorInto(root, t[:])
 		}
@@ -172,12 +196,33 @@ func (tx *Tx) flushVersions() error {
 		t := rootTerm(ix, key, mac[:])
 		xorInto(root, t[:])
 		chunk := append(append(make([]byte, 0, chunkSize), versions...), mac[:]...)
-		if err := b.Put(key, chunk); err != nil {
+		if hasTail && n < tailN {
+			if err := vers.Put(key, chunk); err != nil {
+				return err
+			}
+			continue
+		}
+		if hasTail && n > tailN {
+			// The tip's chunk moves to vers (a copy: tailV may point
+			// into the map, which a commit can move).
+			if err := vers.Put(binary.BigEndian.AppendUint64(nil, tailN), bytes.Clone(tailV)); err != nil {
+				return err
+			}
+		}
+		if !inTip && old != nil {
+			if err := vers.Delete(key); err != nil {
+				return err
+			}
+		}
+		tv := binary.BigEndian.AppendUint64(make([]byte, 0, 8+chunkSize), n)
+		tv = append(tv, chunk...)
+		if err := tip.Put(keyVTail, tv); err != nil {
 			return err
 		}
+		tailN, tailV, hasTail = n, tv[8:], true
 	}
 	tx.dirty = nil
-	return meta.Put(keyVRoot, root)
+	return tip.Put(keyVRoot, root)
 }
 
 func xorInto(dst, src []byte) {
@@ -191,13 +236,12 @@ func xorInto(dst, src []byte) {
 func verifyVersions(btx *bbolt.Tx, ix *protect.Indexer) (bad map[uint64]bool, rootOK bool) {
 	bad = map[uint64]bool{}
 	root := make([]byte, protect.MACSize)
-	c := btx.Bucket(bucketVers).Cursor()
-	for k, v := c.First(); k != nil; k, v = c.Next() {
+	check := func(k, v []byte) {
 		if len(k) != 8 || len(v) != chunkSize {
 			if len(k) == 8 {
 				bad[binary.BigEndian.Uint64(k)] = true
 			}
-			continue
+			return
 		}
 		want := chunkMAC(ix, k, v[:chunkRows*8])
 		if !protectEqual(want[:], v[chunkRows*8:]) {
@@ -206,7 +250,14 @@ func verifyVersions(btx *bbolt.Tx, ix *protect.Indexer) (bad map[uint64]bool, ro
 		t := rootTerm(ix, k, v[chunkRows*8:])
 		xorInto(root, t[:])
 	}
-	stored := btx.Bucket(bucketMeta).Get(keyVRoot)
+	c := btx.Bucket(bucketVers).Cursor()
+	for k, v := c.First(); k != nil; k, v = c.Next() {
+		check(k, v)
+	}
+	if n, v, ok := tailOf(btx); ok {
+		check(binary.BigEndian.AppendUint64(nil, n), v)
+	}
+	stored := tipOf(btx).Get(keyVRoot)
 	if stored == nil {
 		stored = make([]byte, protect.MACSize)
 	}

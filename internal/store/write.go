@@ -50,9 +50,12 @@ func (tx *Tx) InsertSealed(s *Sealed) (*Record, error) {
 	if !tx.writable {
 		return nil, status.New(status.ReadOnly, "the store is open read-only")
 	}
-	meta := tx.btx.Bucket(bucketMeta)
-	if meta.Sequence() < s.Row {
-		if err := meta.SetSequence(s.Row); err != nil {
+	tip, err := tx.writeTip()
+	if err != nil {
+		return nil, err
+	}
+	if tip.Sequence() < s.Row {
+		if err := tip.SetSequence(s.Row); err != nil {
 			return nil, err
 		}
 	}
