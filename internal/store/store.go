@@ -358,7 +358,7 @@ type Tx struct {
 	// Bucket handles, looked up once per transaction (a lookup is a
 	// search of the root bucket and an allocation).
 	bIndex, bVers, bTip *bbolt.Bucket
-	bItems        [4]*bbolt.Bucket
+	bItems              [4]*bbolt.Bucket
 
 	// Cursors not in use, kept for reuse: a cursor's allocation and its
 	// stack are most of the garbage of a point lookup.
