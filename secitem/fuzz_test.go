@@ -11,7 +11,6 @@ import (
 	"testing"
 
 	"github.com/secitemdb/secitemdb/internal/fuzzcorpus"
-	istore "github.com/secitemdb/secitemdb/internal/store"
 	"github.com/secitemdb/secitemdb/protect"
 	. "github.com/secitemdb/secitemdb/secitem"
 )
@@ -46,9 +45,10 @@ func writeBaseStore(f *testing.F, name string) {
 
 // FuzzOpenCorrupt patches bytes of a small valid store (each patch: a
 // 2-byte offset and a byte to XOR in; a leading 0xFF truncates instead)
-// and opens and scans it. Nothing may panic, Open refuses with a status,
-// and an item that reads back must read back exactly: damage is an error,
-// never wrong plaintext. Its base store (testdata/corrupt/base.keychain)
+// and opens and scans it, then adds an item and reads again. Nothing may
+// panic, Open and Add fail with a status, and an item that reads back
+// must read back exactly: damage is an error, never wrong plaintext. Its
+// base store (testdata/corrupt/base.keychain)
 // is of file format 1: its postings are all in the index.
 func FuzzOpenCorrupt(f *testing.F) {
 	if *writeCorpus {
@@ -66,11 +66,23 @@ func FuzzOpenCorrupt(f *testing.F) {
 // reaches the log's pages and values and the marks too.
 func FuzzOpenCorruptLog(f *testing.F) {
 	if *writeCorpus {
-		defer istore.SetMergeLimits(6, 6)()
-		writeBaseStore(f, "logged.keychain")
+		// Format 2 cannot be written any more either.
 		writeSeeds(f, "FuzzOpenCorruptLog")
 	}
 	fuzzOpen(f, "FuzzOpenCorruptLog", "logged.keychain")
+}
+
+// FuzzOpenCorruptTip is FuzzOpenCorrupt on a store of format 3
+// (testdata/corrupt/tip.keychain: one value in the log's bucket, the
+// rest of the postings in the tip's tail, nothing merged), so the damage
+// reaches the tip: the generation, version root, row sequence, version
+// chunk and log tail in the inline bucket the root page carries.
+func FuzzOpenCorruptTip(f *testing.F) {
+	if *writeCorpus {
+		writeBaseStore(f, "tip.keychain")
+		writeSeeds(f, "FuzzOpenCorruptTip")
+	}
+	fuzzOpen(f, "FuzzOpenCorruptTip", "tip.keychain")
 }
 
 func writeSeeds(f *testing.F, name string) {
@@ -135,29 +147,50 @@ func fuzzOpen(f *testing.F, name, baseName string) {
 			}
 		}
 		all := db.Client(Entitlements{KeychainAccessGroups: []string{"*"}})
-		for svce, want := range corruptItems {
-			r, err := all.CopyMatching(Dict{Class: ClassGenericPassword, AttrService: svce, ReturnData: true})
-			if err == nil && string(r.([]byte)) != want {
-				t.Fatalf("CopyMatching of %q returned wrong plaintext", svce)
+		readKnown(t, all)
+		// A write to the damaged store fails with a status, or stores an
+		// item that reads back exactly; the others still never read back
+		// wrong.
+		if _, err := all.Add(Dict{Class: ClassGenericPassword, AttrService: "delta", ValueData: []byte("secret-delta")}); err != nil {
+			if se := (*Error)(nil); !errors.As(err, &se) {
+				t.Fatalf("Add failed without a status: %v", err)
 			}
-			// By the whole lookup key, twice: the second answer comes
-			// from the lookup cache when the first filled it, and must
-			// be the first's.
-			var first string
-			for i := range 2 {
-				r, err := all.CopyMatching(Dict{Class: ClassGenericPassword, AttrService: svce, AttrAccount: "", ReturnData: true})
-				got := fmt.Sprint(StatusOf(err))
-				if err == nil {
-					if string(r.([]byte)) != want {
-						t.Fatalf("CopyMatching of %q by its lookup key returned wrong plaintext", svce)
-					}
-					got = "found"
-				}
-				if i == 1 && got != first {
-					t.Fatalf("CopyMatching of %q by its lookup key: %s, then %s", svce, first, got)
-				}
-				first = got
-			}
+			return
 		}
+		r, err := all.CopyMatching(Dict{Class: ClassGenericPassword, AttrService: "delta", ReturnData: true})
+		if err == nil && string(r.([]byte)) != "secret-delta" {
+			t.Fatal("the item added to a damaged store read back wrong")
+		}
+		readKnown(t, all)
 	})
+}
+
+// readKnown asks for each item of the base store by service and by its
+// whole lookup key: an answer must be the item's secret.
+func readKnown(t *testing.T, all *Client) {
+	t.Helper()
+	for svce, want := range corruptItems {
+		r, err := all.CopyMatching(Dict{Class: ClassGenericPassword, AttrService: svce, ReturnData: true})
+		if err == nil && string(r.([]byte)) != want {
+			t.Fatalf("CopyMatching of %q returned wrong plaintext", svce)
+		}
+		// By the whole lookup key, twice: the second answer comes
+		// from the lookup cache when the first filled it, and must
+		// be the first's.
+		var first string
+		for i := range 2 {
+			r, err := all.CopyMatching(Dict{Class: ClassGenericPassword, AttrService: svce, AttrAccount: "", ReturnData: true})
+			got := fmt.Sprint(StatusOf(err))
+			if err == nil {
+				if string(r.([]byte)) != want {
+					t.Fatalf("CopyMatching of %q by its lookup key returned wrong plaintext", svce)
+				}
+				got = "found"
+			}
+			if i == 1 && got != first {
+				t.Fatalf("CopyMatching of %q by its lookup key: %s, then %s", svce, first, got)
+			}
+			first = got
+		}
+	}
 }

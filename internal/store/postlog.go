@@ -21,10 +21,10 @@ import (
 // random page of the index. Putting them there at once made one Add dirty
 // fourteen pages and a group of 64 Adds 141, where the records alone take
 // one or two. New postings therefore go to a log first: each commit
-// appends its posting changes as one value at the end of bucket "plog"
-// (one page, next to the last commit's), and an in-memory table of the
-// logged postings, rebuilt from the log at Open, answers lookups beside
-// the index. When the log holds more than a share of the store's rows
+// appends its posting changes to the log (the tip's tail, which goes to
+// the end of bucket "plog" as one value every few commits: tip.go), and
+// an in-memory table of the logged postings, rebuilt from the log at
+// Open, answers lookups beside the index. When the log holds more than a share of the store's rows
 // (mergeLimit), the commit that finds it so writes the logged postings of
 // one sixteenth of the tag space into the index in key order (each index
 // page is then rewritten once for many postings; see mergeSlice), and log
@@ -148,39 +148,52 @@ func (l *postingLog) load(btx *bbolt.Tx) {
 			l.damaged = append(l.damaged, never)
 		}
 	}()
-	b := btx.Bucket(bucketPlog)
-	if b == nil {
+	marks := readMarks(btx.Bucket(bucketMeta))
+	var last uint64 // the log's sequence
+	if b := btx.Bucket(bucketPlog); b != nil {
+		last = b.Sequence()
+		c := b.Cursor()
+		for k, v := c.First(); k != nil; k, v = c.Next() {
+			seq := never // a malformed key: replayed whole
+			if len(k) == 8 {
+				seq = binary.BigEndian.Uint64(k)
+			}
+			l.replay(btx, seq, v, &marks)
+		}
+	}
+	// The tip's tail is the value the log takes next (tip.go).
+	if tip := btx.Bucket(bucketTip); tip != nil {
+		if v := tip.Get(keyLogTail); v != nil {
+			l.replay(btx, last+1, v, &marks)
+		}
+	}
+}
+
+// replay applies log value v of sequence seq to the table, leaving out
+// the operations of slices merged past seq. A value that does not parse is
+// skipped whole (none of its operations is believed) and counted.
+func (l *postingLog) replay(btx *bbolt.Tx, seq uint64, v []byte, marks *[logSlices]uint64) {
+	if !fitsFile(btx, v) || !wellFormed(v) {
+		l.damaged = append(l.damaged, seq)
 		return
 	}
-	marks := readMarks(btx.Bucket(bucketMeta))
-	c := b.Cursor()
-	for k, v := c.First(); k != nil; k, v = c.Next() {
-		seq := never // a malformed key: replayed whole
-		if len(k) == 8 {
-			seq = binary.BigEndian.Uint64(k)
-		}
-		if !fitsFile(btx, v) || !wellFormed(v) {
-			l.damaged = append(l.damaged, seq) // skipped whole: none of its operations is believed
+	for ; len(v) > 0; v = v[logOpSize:] {
+		var t protect.Tag
+		copy(t[:], v[1:])
+		if seq <= marks[sliceOf(t)] {
 			continue
 		}
-		for ; len(v) > 0; v = v[logOpSize:] {
-			var t protect.Tag
-			copy(t[:], v[1:])
-			if seq <= marks[sliceOf(t)] {
-				continue
+		row := binary.BigEndian.Uint64(v[1+tagSize:])
+		switch v[0] {
+		case opPost:
+			if l.find(t, row) < 0 {
+				l.insert(t, logEntry{row: row, end: never})
+				l.live++
 			}
-			row := binary.BigEndian.Uint64(v[1+tagSize:])
-			switch v[0] {
-			case opPost:
-				if l.find(t, row) < 0 {
-					l.insert(t, logEntry{row: row, end: never})
-					l.live++
-				}
-			case opUnpost:
-				if l.find(t, row) >= 0 {
-					l.filter(t, func(e *logEntry) bool { return e.row != row || e.end != never })
-					l.live--
-				}
+		case opUnpost:
+			if l.find(t, row) >= 0 {
+				l.filter(t, func(e *logEntry) bool { return e.row != row || e.end != never })
+				l.live--
 			}
 		}
 	}
@@ -460,15 +473,7 @@ func appendLogOp(b []byte, op byte, t protect.Tag, row uint64) []byte {
 // no reader needs.
 func (tx *Tx) flushLog() error {
 	if len(tx.logOps) > 0 {
-		b, err := tx.logBucket()
-		if err != nil {
-			return err
-		}
-		seq, err := b.NextSequence()
-		if err != nil {
-			return err
-		}
-		if err := b.Put(binary.BigEndian.AppendUint64(nil, seq), tx.logOps); err != nil {
+		if err := tx.logToTip(tx.logOps); err != nil {
 			return err
 		}
 		tx.logOps = nil
@@ -490,10 +495,69 @@ func (tx *Tx) flushLog() error {
 	return nil
 }
 
+// logToTip adds ops to the log's tail in the tip, or, when the tail would
+// outgrow its share of the tip, appends tail and ops to the log as one
+// value (tip.go). A tail that did not parse at Open was never believed
+// and is dropped.
+func (tx *Tx) logToTip(ops []byte) error {
+	tip, err := tx.writeTip()
+	if err != nil {
+		return err
+	}
+	tail := tip.Get(keyLogTail)
+	if !fitsFile(tx.btx, tail) || !wellFormed(tail) {
+		tail = nil
+	}
+	v := append(slices.Clone(tail), ops...)
+	if len(v) <= maxLogTail {
+		return tip.Put(keyLogTail, v)
+	}
+	if err := tx.appendLog(v); err != nil {
+		return err
+	}
+	return tip.Delete(keyLogTail)
+}
+
+// flushLogTail moves the log's tail from the tip to the log.
+func (tx *Tx) flushLogTail() error {
+	tip, err := tx.writeTip()
+	if err != nil {
+		return err
+	}
+	tail := tip.Get(keyLogTail)
+	if tail == nil {
+		return nil
+	}
+	if fitsFile(tx.btx, tail) && wellFormed(tail) && len(tail) > 0 {
+		if err := tx.appendLog(slices.Clone(tail)); err != nil {
+			return err
+		}
+	}
+	return tip.Delete(keyLogTail)
+}
+
+// appendLog appends v to the log as its next value.
+func (tx *Tx) appendLog(v []byte) error {
+	b, err := tx.logBucket()
+	if err != nil {
+		return err
+	}
+	seq, err := b.NextSequence()
+	if err != nil {
+		return err
+	}
+	return b.Put(binary.BigEndian.AppendUint64(nil, seq), v)
+}
+
 // mergeSlice writes the logged postings of the slice merged longest ago
 // into the index, in key order, marks the slice merged through the log's
 // last value, and deletes the log values every slice has now merged.
 func (tx *Tx) mergeSlice() error {
+	// The slice is marked merged through the log's last value, so the
+	// tail must be one of the log's values first.
+	if err := tx.flushLogTail(); err != nil {
+		return err
+	}
 	meta := tx.btx.Bucket(bucketMeta)
 	marks := readMarks(meta)
 	s := 0
@@ -598,8 +662,15 @@ func (tx *Tx) emptyLog() error {
 	if err := tx.btx.Bucket(bucketMeta).Delete(keyLogMarks); err != nil {
 		return err
 	}
+	tip, err := tx.writeTip()
+	if err != nil {
+		return err
+	}
+	if err := tip.Delete(keyLogTail); err != nil {
+		return err
+	}
 	tx.logOps = nil
-	_, err := tx.logBucket()
+	_, err = tx.logBucket()
 	return err
 }
 

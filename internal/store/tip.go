@@ -9,12 +9,14 @@ import (
 
 // The tip (file format 3) holds what nearly every commit changes besides
 // the items themselves: the generation, the version root, the row
-// sequence (the bucket's own sequence) and the version chunk of the
-// newest rows ("vtail": chunk number ‖ versions ‖ MAC). Together they stay
-// under a quarter of a page, so bbolt keeps the bucket inline in the root
-// bucket's page, which every commit rewrites anyway. In format 2 these
-// lived in meta and every chunk in vers: a durable Add rewrote meta's
-// page and a leaf and a branch of vers as well, three pages of the
+// sequence (the bucket's own sequence), the version chunk of the newest
+// rows ("vtail": chunk number ‖ versions ‖ MAC) and the tail of the
+// posting log ("ltail": the operations of the last few commits, which the
+// log's bucket has not taken yet). Together they stay under a quarter of
+// a page, so bbolt keeps the bucket inline in the root bucket's page,
+// which every commit rewrites anyway. In format 2 these lived in meta,
+// vers and plog: a durable Add rewrote meta's page, a leaf and a branch
+// of vers and a leaf and a branch of plog as well, five pages of the
 // eleven it wrote, each costing a commit some 13 µs (BENCHMARKS.md).
 //
 // A chunk lives in one place: the chunk the tip holds is not in vers.
@@ -22,13 +24,27 @@ import (
 // commit changes a chunk past it, the old one moves to vers (once every
 // 64 rows). A change to an older row's chunk goes to vers as before.
 //
+// The log's tail is the value the log's bucket takes next: Open replays
+// it after the bucket's values, as sequence (bucket sequence + 1). A
+// commit whose operations would make it longer than maxLogTail appends
+// tail and operations to the bucket as one value and empties it (about
+// one single-item Add in four), and a merge first does the same, so the
+// merge marks, which are bucket sequences, cover what it merged.
+//
 // A store of format 1 or 2 opens as it is; its first commit creates the
 // tip, moves the generation, version root and row sequence there, and
 // makes the file format 3, which older versions refuse.
 var (
-	bucketTip = []byte("tip")
-	keyVTail  = []byte("vtail")
+	bucketTip  = []byte("tip")
+	keyVTail   = []byte("vtail")
+	keyLogTail = []byte("ltail")
 )
+
+// maxLogTail bounds the log's tail in the tip: 11 operations, about three
+// single-item Adds. With the generation, root and chunk the tip then stays
+// under bbolt's inline limit (a quarter of a 4 KiB page). Tests set it to
+// 0 to put every commit's operations in the log's bucket.
+var maxLogTail = 11 * logOpSize
 
 // tipOf returns the bucket holding the per-commit values as btx sees
 // them: the tip, or meta in a store older than format 3.

@@ -48,6 +48,8 @@ func downgrade(t *testing.T, path string, f byte) {
 	})
 }
 
+// storeFormat returns the format a closed store's meta names and which of
+// the log's bucket and the tip it has.
 func storeFormat(t *testing.T, path string) (f byte, hasLog, hasTip bool) {
 	t.Helper()
 	boltView(t, path, func(btx *bbolt.Tx) {
@@ -108,8 +110,8 @@ func TestOldFormatsOpen(t *testing.T) {
 			// A rewrite of a row in vers, after the tip took a chunk.
 			rewrite(t, db, rows[0], "old0", "s2")
 			db.Close()
-			if got, hasLog, hasTip := storeFormat(t, path); got != FormatVersion || !hasLog || !hasTip {
-				t.Fatalf("after commits: format %d, log %v, tip %v", got, hasLog, hasTip)
+			if got, _, hasTip := storeFormat(t, path); got != FormatVersion || !hasTip {
+				t.Fatalf("after commits: format %d, tip %v", got, hasTip)
 			}
 			db, err = Open(path, Options{Device: testDevice()})
 			if err != nil {
@@ -166,33 +168,39 @@ func rewrite(t *testing.T, db *DB, row uint64, acct, secret string) {
 }
 
 // The tip rides inline in the root page, so an Add whose row is in the
-// tip's chunk rewrites neither meta's page nor any of vers: their root
-// pages stay where they were. (Format 2 rewrote both on every commit:
-// the generation, version root and row sequence were in meta, the
-// chunk in vers.)
-func TestTipSparesMetaAndVers(t *testing.T) {
+// tip's chunk and whose postings fit the log's tail rewrites no page of
+// meta, vers or the log's bucket: their root pages stay where they were.
+// (Format 2 rewrote all three on every commit: the generation, version
+// root and row sequence were in meta, the chunk in vers, the operations
+// in the log.)
+func TestTipSparesMetaVersAndLog(t *testing.T) {
 	db, _ := openTest(t)
 	for i := range 200 { // three chunks in vers, so vers has pages of its own
 		insert(t, db, fmt.Sprint("u", i), "s")
 	}
-	// Padding, so meta is not inline itself (as with a large keybag).
+	// Padding, so meta is not inline itself (as with a large keybag),
+	// and an empty tail.
 	if err := db.Update(func(tx *Tx) error {
+		if err := tx.flushLogTail(); err != nil {
+			return err
+		}
 		return tx.btx.Bucket(bucketMeta).Put([]byte("padding"), make([]byte, 2000))
 	}); err != nil {
 		t.Fatal(err)
 	}
-	roots := func() (meta, vers, tip uint64, inline bool) {
+	roots := func() (meta, vers, log, tip uint64, inline bool) {
 		db.bolt.View(func(btx *bbolt.Tx) error {
 			meta, vers = uint64(btx.Bucket(bucketMeta).Root()), uint64(btx.Bucket(bucketVers).Root())
+			log = uint64(btx.Bucket(bucketPlog).Root())
 			tip = uint64(btx.Bucket(bucketTip).Root())
 			inline = btx.Bucket(bucketTip).Stats().InlineBucketN == 1
 			return nil
 		})
 		return
 	}
-	m0, v0, tip, inline := roots()
-	if m0 == 0 || v0 == 0 {
-		t.Fatalf("meta (page %d) and vers (page %d) should have pages of their own", m0, v0)
+	m0, v0, l0, tip, inline := roots()
+	if m0 == 0 || v0 == 0 || l0 == 0 {
+		t.Fatalf("meta (page %d), vers (page %d) and the log (page %d) should have pages of their own", m0, v0, l0)
 	}
 	if tip != 0 || !inline {
 		t.Fatalf("the tip is not inline (root page %d)", tip)
@@ -202,8 +210,8 @@ func TestTipSparesMetaAndVers(t *testing.T) {
 	insert(t, db, "next", "s")
 	st = db.bolt.Stats()
 	writes := st.TxStats.GetWrite() - before
-	if m1, v1, _, _ := roots(); m1 != m0 || v1 != v0 {
-		t.Fatalf("an Add in the tip's chunk rewrote meta (%d → %d) or vers (%d → %d)", m0, m1, v0, v1)
+	if m1, v1, l1, _, _ := roots(); m1 != m0 || v1 != v0 || l1 != l0 {
+		t.Fatalf("an Add rewrote meta (page %d → %d), vers (%d → %d) or the log (%d → %d)", m0, m1, v0, v1, l0, l1)
 	}
 	t.Logf("pages written by one Add: %d", writes)
 }
@@ -293,4 +301,196 @@ func TestVersionTail(t *testing.T) {
 	if !twice {
 		t.Fatalf("Check missed a chunk stored twice: %v", rep.Problems)
 	}
+}
+
+// logValues returns the number of values in the log's bucket and the
+// operations in the tip's tail.
+func logValues(t *testing.T, db *DB) (values, tailOps int) {
+	t.Helper()
+	db.bolt.View(func(btx *bbolt.Tx) error {
+		if b := btx.Bucket(bucketPlog); b != nil {
+			values = b.Stats().KeyN
+		}
+		tailOps = len(btx.Bucket(bucketTip).Get(keyLogTail)) / logOpSize
+		return nil
+	})
+	return values, tailOps
+}
+
+// A commit's posting operations wait in the tip's tail until the next
+// would outgrow it; then tail and operations become one value of the
+// log. The tail is replayed at Open after the log's values, and is made
+// a value of the log before a merge, whose marks then cover it.
+func TestLogTail(t *testing.T) {
+	smallMerges(t, 1<<20)
+	db, path := openTest(t)
+	rows := map[string]uint64{}
+	add := func(acct string) {
+		rows[acct] = insert(t, db, acct, "s").Row
+	}
+	add("a0")
+	v0, ops := logValues(t, db)
+	if ops == 0 || v0 != 0 {
+		t.Fatalf("one Add: %d values, %d operations in the tail; want none and some", v0, ops)
+	}
+	perAdd := ops
+	i := 1
+	for ; ops+perAdd <= maxLogTail/logOpSize; i++ {
+		add(fmt.Sprint("a", i))
+		v, n := logValues(t, db)
+		if v != 0 || n != ops+perAdd {
+			t.Fatalf("Add %d: %d values, %d operations in the tail", i, v, n)
+		}
+		ops = n
+	}
+	add(fmt.Sprint("a", i))
+	if v, n := logValues(t, db); v != 1 || n != 0 {
+		t.Fatalf("the Add that outgrew the tail: %d values, %d in the tail; want 1 and 0", v, n)
+	}
+	add("b")
+	found := func(db *DB, when string) {
+		t.Helper()
+		for acct, row := range rows {
+			if got := findAcct(t, db, acct); !slices.Equal(got, []uint64{row}) {
+				t.Fatalf("%s: %s at %v, want %d", when, acct, got, row)
+			}
+		}
+	}
+	found(db, "before a reopen")
+	db.Close()
+	db, err := Open(path, Options{Device: testDevice()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	found(db, "after a reopen")
+
+	// Merges with operations in the tail: they go to the log first, so
+	// the marks cover them and Open does not replay them as still logged
+	// (a removal would then leave their postings in the index).
+	if _, n := logValues(t, db); n == 0 {
+		t.Fatal("no operations in the tail before the merges")
+	}
+	err = db.Update(func(tx *Tx) error {
+		for range logSlices {
+			if err := tx.mergeSlice(); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, n := logValues(t, db); n != 0 {
+		t.Fatalf("%d operations left in the tail by a merge", n)
+	}
+	add("c")
+	db.Close()
+	db, err = Open(path, Options{Device: testDevice()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	found(db, "after the merges and a reopen")
+	if rep, err := db.Check(); err != nil || len(rep.Problems) != 0 {
+		t.Fatalf("Check: %v %v", err, rep.Problems)
+	}
+	err = db.Update(func(tx *Tx) error {
+		var all []*Record
+		err := tx.Find(Query{Class: schema.GenericPassword}, func(r *Record) (bool, error) {
+			all = append(all, r)
+			return true, nil
+		})
+		for _, r := range all {
+			if err == nil {
+				err = tx.Delete(r)
+			}
+		}
+		if err == nil && len(all) != len(rows) {
+			err = fmt.Errorf("found %d items, want %d", len(all), len(rows))
+		}
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep, err := db.Check(); err != nil || len(rep.Problems) != 0 {
+		t.Fatalf("Check after deleting every item: %v %v", err, rep.Problems)
+	}
+}
+
+// A damaged tail is skipped whole at Open and counted, like a damaged
+// value of the log; the next commit drops it instead of carrying its
+// bytes into the log, and a rewrite posts the lost item again.
+func TestLogTailDamaged(t *testing.T) {
+	smallMerges(t, 1<<20)
+	db, path := openTest(t)
+	a := insert(t, db, "a", "s")
+	db.Close()
+	boltUpdate(t, path, func(btx *bbolt.Tx) error {
+		tip := btx.Bucket(bucketTip)
+		v := bytes.Clone(tip.Get(keyLogTail))
+		return tip.Put(keyLogTail, v[:len(v)-3])
+	})
+	db, err := Open(path, Options{Device: testDevice()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if n := db.plog.Damaged(); n != 1 {
+		t.Fatalf("damaged values at Open: %d", n)
+	}
+	if got := findAcct(t, db, "a"); len(got) != 0 {
+		t.Fatalf("a damaged tail's postings were believed: %v", got)
+	}
+	b := insert(t, db, "b", "s")
+	if _, n := logValues(t, db); n == 0 || n > maxLogTail/logOpSize {
+		t.Fatalf("tail after the next Add: %d operations", n)
+	}
+	f, s := item("a", "s2")
+	if err := db.Update(func(tx *Tx) error { _, _, err := tx.Rewrite(a, f, s); return err }); err != nil {
+		t.Fatal(err)
+	}
+	for acct, row := range map[string]uint64{"a": a.Row, "b": b.Row} {
+		if got := findAcct(t, db, acct); !slices.Equal(got, []uint64{row}) {
+			t.Fatalf("%s at %v, want %d", acct, got, row)
+		}
+	}
+	db.Close()
+	db, err = Open(path, Options{Device: testDevice()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if n := db.plog.Damaged(); n != 0 {
+		t.Fatalf("damaged values after the tail was rewritten: %d", n)
+	}
+}
+
+// At its fullest (generation, root, a chunk and a tail of maxLogTail
+// bytes) the tip is still inline on 4 KiB pages.
+func TestTipFitsInline(t *testing.T) {
+	db, _ := openTest(t)
+	insert(t, db, "a", "s")
+	if ps := db.bolt.Info().PageSize; ps != 4096 {
+		t.Skipf("page size %d", ps)
+	}
+	err := db.bolt.Update(func(btx *bbolt.Tx) error {
+		tip := btx.Bucket(bucketTip)
+		if _, _, ok := tailOf(btx); !ok || tip.Get(keyGeneration) == nil || tip.Get(keyVRoot) == nil {
+			t.Fatal("the tip lacks a chunk, the generation or the root")
+		}
+		tail := bytes.Repeat(append([]byte{opPost}, make([]byte, logOpSize-1)...), maxLogTail/logOpSize)
+		return tip.Put(keyLogTail, tail)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	db.bolt.View(func(btx *bbolt.Tx) error {
+		tip := btx.Bucket(bucketTip)
+		if st := tip.Stats(); tip.Root() != 0 || st.InlineBucketN != 1 {
+			t.Fatalf("a full tip has a page of its own (root %d)", tip.Root())
+		}
+		return nil
+	})
 }
