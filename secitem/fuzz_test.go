@@ -151,7 +151,7 @@ func fuzzOpen(f *testing.F, name, baseName string) {
 		// A write to the damaged store fails with a status, or stores an
 		// item that reads back exactly; the others still never read back
 		// wrong.
-		if _, err := all.Add(Dict{Class: ClassGenericPassword, AttrService: "delta", ValueData: []byte("secret-delta")}); err != nil {
+		if _, err := db.Add(Dict{Class: ClassGenericPassword, AttrService: "delta", ValueData: []byte("secret-delta")}); err != nil {
 			if se := (*Error)(nil); !errors.As(err, &se) {
 				t.Fatalf("Add failed without a status: %v", err)
 			}

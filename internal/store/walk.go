@@ -216,14 +216,17 @@ func (w *walker) tree(id uint64, depth int) {
 	if !ok {
 		return
 	}
-	w.nodes(b, id, depth)
+	w.nodes(b, id, depth, w.shallow && len(b) == 16)
 }
 
-// nodes checks the elements of one page (or inline bucket page) b.
-func (w *walker) nodes(b []byte, id uint64, depth int) {
+// nodes checks the elements of one page (or inline bucket page) b; of a
+// page the cheap walk read only the header of (headerOnly), just its type.
+// (An empty inline bucket is 16 bytes too, and is checked whole: bbolt
+// would read its element table past the bucket's value.)
+func (w *walker) nodes(b []byte, id uint64, depth int, headerOnly bool) {
 	ne := binary.NativeEndian
 	flags, count := ne.Uint16(b[8:]), uint64(ne.Uint16(b[10:]))
-	if w.shallow && len(b) == 16 {
+	if headerOnly {
 		if flags != flagLeaf {
 			w.fail("page %d has type %#x where a leaf page belongs", id, flags)
 		}
@@ -272,7 +275,7 @@ func (w *walker) nodes(b []byte, id uint64, depth int) {
 				} else if len(v) < 32 {
 					w.fail("page %d: inline bucket %d is too short", id, i)
 				} else {
-					w.nodes(v[16:], id, depth+1)
+					w.nodes(v[16:], id, depth+1, false)
 				}
 			}
 		}

@@ -1,17 +1,19 @@
 package store
 
 import (
-	"fmt"
-	"runtime"
-
+	"bytes"
 	"encoding/binary"
-	"github.com/secitemdb/secitemdb/schema"
+	"fmt"
 	"os"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
 
 	"go.etcd.io/bbolt"
+
+	"github.com/secitemdb/secitemdb/internal/status"
+	"github.com/secitemdb/secitemdb/schema"
 )
 
 // patchPage rewrites a few bytes of page id in the closed store at path.
@@ -226,5 +228,37 @@ func TestHugeValueSizeIsNotARecord(t *testing.T) {
 	}
 	if p := fmt.Sprint(rep.Problems); !strings.Contains(p, "outside the page") && !strings.Contains(p, "larger than the file") {
 		t.Fatalf("Check did not report the damaged size: %v", rep.Problems)
+	}
+}
+
+// An empty inline bucket is a bare page header, 16 bytes, like the header
+// the cheap walk reads of a leaf; a count in it that does not fit must
+// still stop Open: bbolt would read that many elements past the bucket's
+// value, which it may have copied to the heap (a fuzzer found reads of
+// random memory, answering differently from run to run).
+func TestWalkEmptyInlineBucketCount(t *testing.T) {
+	db, path := openTest(t)
+	db.Close()
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// "cert" ‖ bucket header (root 0, sequence 0) ‖ page header (id 0,
+	// leaf, count 0, overflow 0).
+	want := append([]byte("cert"), make([]byte, 16+8)...)
+	want = append(want, 0x02, 0, 0, 0, 0, 0, 0, 0)
+	at := bytes.Index(raw, want)
+	if at < 0 {
+		t.Fatal("no empty inline bucket cert in a fresh store")
+	}
+	raw[at+4+16+10] = 48 // its element count
+	if err := os.WriteFile(path, raw, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if problems, sound := walkBranches(path, 0); sound {
+		t.Fatalf("the cheap walk passed a damaged empty inline bucket: %v", problems)
+	}
+	if _, err := Open(path, Options{Device: testDevice()}); status.Of(err) != status.Decode {
+		t.Fatalf("Open of a store with a damaged empty inline bucket: %v", err)
 	}
 }
