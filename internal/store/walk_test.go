@@ -262,3 +262,48 @@ func TestWalkEmptyInlineBucketCount(t *testing.T) {
 		t.Fatalf("Open of a store with a damaged empty inline bucket: %v", err)
 	}
 }
+
+// A freelist page whose overflow count reaches past the file is refused
+// at Open: a write commit frees the old freelist page page by page, so
+// the first Add on such a store looped over billions of page ids (a fuzz
+// finding); a freelist that lists a meta page is refused as well.
+func TestWalkFreelist(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		off   int
+		patch []byte
+	}{
+		{"overflow", 12, binary.NativeEndian.AppendUint32(nil, 0x7fffffff)},
+		{"lists page 1", 16, binary.NativeEndian.AppendUint64(nil, 1)},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			db, path := openTest(t)
+			for i := range 20 {
+				insert(t, db, fmt.Sprint("a", i), "s")
+			}
+			db.Close()
+			var id uint64
+			boltView(t, path, func(btx *bbolt.Tx) {
+				f, _ := os.Open(path)
+				defer f.Close()
+				w := &walker{f: f}
+				m, ok := w.meta(uint64(btx.ID()))
+				if !ok {
+					t.Fatal("no meta page")
+				}
+				id = m.freelist
+			})
+			var head [16]byte
+			f, _ := os.Open(path)
+			f.ReadAt(head[:], int64(id)*int64(os.Getpagesize()))
+			f.Close()
+			if binary.NativeEndian.Uint16(head[10:]) == 0 && tc.off == 16 {
+				t.Skip("an empty freelist")
+			}
+			patchPage(t, path, id, tc.off, tc.patch)
+			if _, err := Open(path, Options{Device: testDevice()}); status.Of(err) != status.Decode {
+				t.Fatalf("Open of a store with a damaged freelist: %v", err)
+			}
+		})
+	}
+}
