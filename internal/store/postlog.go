@@ -24,11 +24,12 @@ import (
 // appends its posting changes to the log (the tip's tail, which goes to
 // the end of bucket "plog" as one value every few commits: tip.go), and
 // an in-memory table of the logged postings, rebuilt from the log at
-// Open, answers lookups beside the index. When the log holds more than a share of the store's rows
-// (mergeLimit), the commit that finds it so writes the logged postings of
-// one sixteenth of the tag space into the index in key order (each index
-// page is then rewritten once for many postings; see mergeSlice), and log
-// values go once every slice has merged them.
+// Open, answers lookups beside the index. When the log holds more than a
+// share of the store's rows (mergeLimit), the commit that finds it so
+// writes the logged postings of one sixteenth of the tag space into the
+// index in key order (each index page is then rewritten once for many
+// postings; see mergeSlice), and log values go once every slice has
+// merged them.
 //
 // Bucket "plog": sequence (8 bytes big-endian) → one commit's operations,
 // each op (1 byte: '+' posted, '-' removed) ‖ tag (12) ‖ row (8).
@@ -473,7 +474,7 @@ func appendLogOp(b []byte, op byte, t protect.Tag, row uint64) []byte {
 // no reader needs.
 func (tx *Tx) flushLog() error {
 	if len(tx.logOps) > 0 {
-		if err := tx.logToTip(tx.logOps); err != nil {
+		if err := tx.logToTip(tx.logOps, false); err != nil {
 			return err
 		}
 		tx.logOps = nil
@@ -495,11 +496,12 @@ func (tx *Tx) flushLog() error {
 	return nil
 }
 
-// logToTip adds ops to the log's tail in the tip, or, when the tail would
-// outgrow its share of the tip, appends tail and ops to the log as one
-// value (tip.go). A tail that did not parse at Open was never believed
-// and is dropped.
-func (tx *Tx) logToTip(ops []byte) error {
+// logToTip adds ops to the log's tail in the tip (tip.go). When the tail
+// would outgrow its share of the tip, or when flush is set (before a
+// merge), tail and ops go to the log's bucket as one value instead and the
+// tail empties. A tail that did not parse at Open was never believed and
+// is dropped.
+func (tx *Tx) logToTip(ops []byte, flush bool) error {
 	tip, err := tx.writeTip()
 	if err != nil {
 		return err
@@ -509,31 +511,15 @@ func (tx *Tx) logToTip(ops []byte) error {
 		tail = nil
 	}
 	v := append(slices.Clone(tail), ops...)
-	if len(v) <= maxLogTail {
+	if !flush && len(v) <= maxLogTail {
 		return tip.Put(keyLogTail, v)
 	}
-	if err := tx.appendLog(v); err != nil {
-		return err
-	}
-	return tip.Delete(keyLogTail)
-}
-
-// flushLogTail moves the log's tail from the tip to the log.
-func (tx *Tx) flushLogTail() error {
-	tip, err := tx.writeTip()
-	if err != nil {
-		return err
-	}
-	tail := tip.Get(keyLogTail)
-	if tail == nil {
-		return nil
-	}
-	if fitsFile(tx.btx, tail) && wellFormed(tail) && len(tail) > 0 {
-		if err := tx.appendLog(slices.Clone(tail)); err != nil {
+	if len(v) > 0 {
+		if err := tx.appendLog(v); err != nil {
 			return err
 		}
 	}
-	return tip.Delete(keyLogTail)
+	return tip.Delete(keyLogTail) // no change when there is none
 }
 
 // appendLog appends v to the log as its next value.
@@ -555,7 +541,7 @@ func (tx *Tx) appendLog(v []byte) error {
 func (tx *Tx) mergeSlice() error {
 	// The slice is marked merged through the log's last value, so the
 	// tail must be one of the log's values first.
-	if err := tx.flushLogTail(); err != nil {
+	if err := tx.logToTip(nil, true); err != nil {
 		return err
 	}
 	meta := tx.btx.Bucket(bucketMeta)

@@ -5,7 +5,7 @@
 // Buckets:
 //
 //	meta                format, store ID, keybag, attempt counter, merge marks
-//	tip                 generation, version root, newest version chunk, the log's tail; its sequence numbers rows (tip.go)
+//	tip                 generation, version root, newest version chunk, log tail; its sequence numbers rows
 //	genp inet cert keys records by row number (8 bytes big-endian)
 //	idx                 postings: tag (12 bytes) ‖ row (8 bytes) → empty
 //	plog                postings not yet in idx, one value per few commits (postlog.go)

@@ -181,7 +181,7 @@ func TestTipSparesMetaVersAndLog(t *testing.T) {
 	// Padding, so meta is not inline itself (as with a large keybag),
 	// and an empty tail.
 	if err := db.Update(func(tx *Tx) error {
-		if err := tx.flushLogTail(); err != nil {
+		if err := tx.logToTip(nil, true); err != nil {
 			return err
 		}
 		return tx.btx.Bucket(bucketMeta).Put([]byte("padding"), make([]byte, 2000))
