@@ -500,7 +500,7 @@ func (tx *Tx) flushLog() error {
 // would outgrow its share of the tip, or when flush is set (before a
 // merge), tail and ops go to the log's bucket as one value instead and the
 // tail empties. A tail that did not parse at Open was never believed and
-// is dropped.
+// is dropped, and no longer counted as damaged.
 func (tx *Tx) logToTip(ops []byte, flush bool) error {
 	tip, err := tx.writeTip()
 	if err != nil {
@@ -508,6 +508,14 @@ func (tx *Tx) logToTip(ops []byte, flush bool) error {
 	}
 	tail := tip.Get(keyLogTail)
 	if !fitsFile(tx.btx, tail) || !wellFormed(tail) {
+		// Counted as damaged at Open under the sequence it would have
+		// taken (load), which the log's bucket still has next: the count
+		// goes with it.
+		next := uint64(1)
+		if b := tx.btx.Bucket(bucketPlog); b != nil {
+			next = b.Sequence() + 1
+		}
+		tx.forgetDamaged(func(seq uint64) bool { return seq == next })
 		tail = nil
 	}
 	v := append(slices.Clone(tail), ops...)

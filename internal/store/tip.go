@@ -23,6 +23,8 @@ import (
 // Adds take ever higher rows, so they change the tip's chunk; when a
 // commit changes a chunk past it, the old one moves to vers (once every
 // 64 rows). A change to an older row's chunk goes to vers as before.
+// When the tip holds no chunk (a new or upgraded store, after a wipe),
+// the highest chunk the commit changes goes there, whatever its age.
 //
 // The log's tail is the value the log's bucket takes next: Open replays
 // it after the bucket's values, as sequence (bucket sequence + 1). A

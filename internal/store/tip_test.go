@@ -447,6 +447,9 @@ func TestLogTailDamaged(t *testing.T) {
 	if _, n := logValues(t, db); n == 0 || n > maxLogTail/logOpSize {
 		t.Fatalf("tail after the next Add: %d operations", n)
 	}
+	if n := db.plog.Damaged(); n != 0 {
+		t.Fatalf("damaged values once the tail was dropped: %d", n)
+	}
 	f, s := item("a", "s2")
 	if err := db.Update(func(tx *Tx) error { _, _, err := tx.Rewrite(a, f, s); return err }); err != nil {
 		t.Fatal(err)

@@ -71,12 +71,11 @@ func walk(path string, txid uint64, max int, shallow bool) (problems []string, s
 		// lists (one outside the file, or a meta page, would be
 		// overwritten).
 		w.freelist(meta.freelist)
-		w.rootLeaf = meta.root
-		w.tree(meta.root, 0)
+		w.tree(meta.root, 0, true)
 		return
 	}
 	free, stored := w.freelist(meta.freelist)
-	w.tree(meta.root, 0)
+	w.tree(meta.root, 0, true)
 	for id := range free {
 		if w.seen[id] {
 			w.fail("page %d is both in use and on the freelist", id)
@@ -106,7 +105,6 @@ type walker struct {
 	problems []string
 	unsound  bool
 	shallow  bool
-	rootLeaf uint64 // the root bucket's page, when it is a leaf
 }
 
 // readAt fills b from the file at off.
@@ -158,7 +156,7 @@ func (w *walker) meta(txid uint64) (walkMeta, bool) {
 }
 
 // page reads page id with its overflow, checking its bounds.
-func (w *walker) page(id uint64, from string) ([]byte, bool) {
+func (w *walker) page(id uint64, from string, whole bool) ([]byte, bool) {
 	if id < 2 || id >= w.hwm {
 		w.fail("%s points to page %d, outside the file's %d pages", from, id, w.hwm)
 		return nil, false
@@ -189,12 +187,9 @@ func (w *walker) page(id uint64, from string) ([]byte, bool) {
 		}
 		w.seen[id+i] = true
 	}
-	if w.shallow && binary.NativeEndian.Uint16(head[8:]) == flagLeaf {
-		// A leaf: its header is all the cheap walk needs, except for the
-		// root bucket's leaf, whose buckets it must follow.
-		if id != w.rootLeaf {
-			return head, true
-		}
+	if w.shallow && !whole && binary.NativeEndian.Uint16(head[8:]) == flagLeaf {
+		// A leaf: its header is all the cheap walk needs.
+		return head, true
 	}
 	b := make([]byte, (1+overflow)*w.ps)
 	if err := w.readAt(b, int64(id*w.ps)); err != nil {
@@ -212,24 +207,28 @@ const (
 	maxDepth     = 64
 )
 
-// tree walks the subtree rooted at page id.
-func (w *walker) tree(id uint64, depth int) {
+// tree walks the subtree rooted at page id. The root bucket's own tree
+// (rootTree) is read whole even by the cheap walk: its leaves hold the
+// buckets, which the walk must follow, inline ones included. (A small
+// store's inline buckets can outgrow one page, and bbolt then splits the
+// root bucket into a branch and leaves.)
+func (w *walker) tree(id uint64, depth int, rootTree bool) {
 	if depth > maxDepth {
 		w.fail("the tree is deeper than %d levels at page %d", maxDepth, id)
 		return
 	}
-	b, ok := w.page(id, fmt.Sprintf("a tree at depth %d", depth))
+	b, ok := w.page(id, fmt.Sprintf("a tree at depth %d", depth), rootTree)
 	if !ok {
 		return
 	}
-	w.nodes(b, id, depth, w.shallow && len(b) == 16)
+	w.nodes(b, id, depth, w.shallow && !rootTree && len(b) == 16, rootTree)
 }
 
 // nodes checks the elements of one page (or inline bucket page) b; of a
 // page the cheap walk read only the header of (headerOnly), just its type.
 // (An empty inline bucket is 16 bytes too, and is checked whole: bbolt
 // would read its element table past the bucket's value.)
-func (w *walker) nodes(b []byte, id uint64, depth int, headerOnly bool) {
+func (w *walker) nodes(b []byte, id uint64, depth int, headerOnly, rootTree bool) {
 	ne := binary.NativeEndian
 	flags, count := ne.Uint16(b[8:]), uint64(ne.Uint16(b[10:]))
 	if headerOnly {
@@ -263,7 +262,7 @@ func (w *walker) nodes(b []byte, id uint64, depth int, headerOnly bool) {
 				w.fail("page %d: branch element %d points outside the page", id, i)
 				return
 			}
-			w.tree(ne.Uint64(b[e+8:]), depth+1)
+			w.tree(ne.Uint64(b[e+8:]), depth+1, rootTree)
 		} else {
 			lf, pos, ksize, vsize := ne.Uint32(b[e:]), uint64(ne.Uint32(b[e+4:])), uint64(ne.Uint32(b[e+8:])), uint64(ne.Uint32(b[e+12:]))
 			if e+pos+ksize+vsize > uint64(len(b)) {
@@ -277,11 +276,11 @@ func (w *walker) nodes(b []byte, id uint64, depth int, headerOnly bool) {
 					return
 				}
 				if root := ne.Uint64(v); root != 0 {
-					w.tree(root, depth+1)
+					w.tree(root, depth+1, false)
 				} else if len(v) < 32 {
 					w.fail("page %d: inline bucket %d is too short", id, i)
 				} else {
-					w.nodes(v[16:], id, depth+1, false)
+					w.nodes(v[16:], id, depth+1, false, false)
 				}
 			}
 		}
@@ -298,7 +297,7 @@ func (w *walker) freelist(id uint64) (map[uint64]bool, bool) {
 	if id == 0 || id == ^uint64(0) { // not synced to disk
 		return free, false
 	}
-	b, ok := w.page(id, "the meta page's freelist")
+	b, ok := w.page(id, "the meta page's freelist", true)
 	if !ok {
 		return free, false
 	}

@@ -307,3 +307,54 @@ func TestWalkFreelist(t *testing.T) {
 		})
 	}
 }
+
+// When a small store's inline buckets outgrow a page, bbolt splits the
+// root bucket into a branch and leaves; the cheap walk still reads those
+// leaves whole and follows their buckets (it read only the root page
+// whole, so a split root hid every inline bucket from it).
+func TestWalkSplitRoot(t *testing.T) {
+	db, path := openTest(t)
+	db.Close()
+	boltUpdate(t, path, func(btx *bbolt.Tx) error {
+		for i := range 8 {
+			b, err := btx.CreateBucket([]byte(fmt.Sprint("pad", i)))
+			if err != nil {
+				return err
+			}
+			if err := b.Put([]byte("v"), bytes.Repeat([]byte{byte(i)}, 800)); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, _ := os.Open(path)
+	w := &walker{f: f}
+	m, ok := w.meta(0)
+	f.Close()
+	if !ok {
+		t.Fatal("no meta page")
+	}
+	if flags := binary.NativeEndian.Uint16(raw[m.root*uint64(os.Getpagesize())+8:]); flags != flagBranch {
+		t.Fatalf("the root bucket did not split (page type %#x)", flags)
+	}
+	if problems, sound := walkBranches(path, 0); !sound {
+		t.Fatalf("a sound store with a split root: %v", problems)
+	}
+	want := append([]byte("cert"), make([]byte, 16+8)...)
+	want = append(want, 0x02, 0, 0, 0, 0, 0, 0, 0)
+	at := bytes.Index(raw, want)
+	if at < 0 {
+		t.Fatal("no empty inline bucket cert")
+	}
+	raw[at+4+16+10] = 48
+	if err := os.WriteFile(path, raw, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Open(path, Options{Device: testDevice()}); status.Of(err) != status.Decode {
+		t.Fatalf("Open of a split root with a damaged inline bucket: %v", err)
+	}
+}
