@@ -39,6 +39,18 @@ func openTestWith(t *testing.T, opts Options) (*DB, string) {
 	return db, path
 }
 
+// reopen opens the store at path again, with the test device; the test
+// closes it at its end if nothing did before.
+func reopen(t *testing.T, path string) *DB {
+	t.Helper()
+	db, err := Open(path, Options{Device: testDevice()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	return db
+}
+
 func item(acct, secret string) (schema.Fields, schema.Fields) {
 	c := schema.GenericPassword
 	var f schema.Fields

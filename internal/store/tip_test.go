@@ -82,10 +82,7 @@ func TestOldFormatsOpen(t *testing.T) {
 			db.Close()
 			downgrade(t, path, f)
 
-			db, err = Open(path, Options{Device: testDevice()})
-			if err != nil {
-				t.Fatalf("a format-%d store: %v", f, err)
-			}
+			db = reopen(t, path)
 			if g, err := db.Generation(); err != nil || g != gen {
 				t.Fatalf("format %d: generation %d %v, want %d", f, g, err, gen)
 			}
@@ -113,11 +110,7 @@ func TestOldFormatsOpen(t *testing.T) {
 			if got, _, hasTip := storeFormat(t, path); got != FormatVersion || !hasTip {
 				t.Fatalf("after commits: format %d, tip %v", got, hasTip)
 			}
-			db, err = Open(path, Options{Device: testDevice()})
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer db.Close()
+			db = reopen(t, path)
 			if !db.rootMatches || len(db.badChunks) != 0 {
 				t.Fatalf("version table after the upgrade: root %v, bad %v", db.rootMatches, db.badChunks)
 			}
@@ -251,15 +244,7 @@ func TestVersionTail(t *testing.T) {
 	}
 	db.Close()
 
-	reopen := func() *DB {
-		t.Helper()
-		db, err := Open(path, Options{Device: testDevice()})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return db
-	}
-	db = reopen()
+	db = reopen(t, path)
 	if !db.rootMatches || len(db.badChunks) != 0 {
 		t.Fatalf("root %v, bad chunks %v", db.rootMatches, db.badChunks)
 	}
@@ -275,7 +260,7 @@ func TestVersionTail(t *testing.T) {
 		c[len(c)-1] ^= 1
 		return putChunk(btx, k, c)
 	})
-	db = reopen()
+	db = reopen(t, path)
 	if _, st := read(db, last); st != status.Decode {
 		t.Fatalf("row %d in a damaged tip chunk: %v", last, st)
 	}
@@ -288,7 +273,7 @@ func TestVersionTail(t *testing.T) {
 	boltUpdate(t, path, func(btx *bbolt.Tx) error {
 		return btx.Bucket(bucketVers).Put(k, getChunk(btx, k))
 	})
-	db = reopen()
+	db = reopen(t, path)
 	defer db.Close()
 	rep, err := db.Check()
 	if err != nil {
@@ -358,10 +343,7 @@ func TestLogTail(t *testing.T) {
 	}
 	found(db, "before a reopen")
 	db.Close()
-	db, err := Open(path, Options{Device: testDevice()})
-	if err != nil {
-		t.Fatal(err)
-	}
+	db = reopen(t, path)
 	found(db, "after a reopen")
 
 	// Merges with operations in the tail: they go to the log first, so
@@ -370,7 +352,7 @@ func TestLogTail(t *testing.T) {
 	if _, n := logValues(t, db); n == 0 {
 		t.Fatal("no operations in the tail before the merges")
 	}
-	err = db.Update(func(tx *Tx) error {
+	err := db.Update(func(tx *Tx) error {
 		for range logSlices {
 			if err := tx.mergeSlice(); err != nil {
 				return err
@@ -386,11 +368,7 @@ func TestLogTail(t *testing.T) {
 	}
 	add("c")
 	db.Close()
-	db, err = Open(path, Options{Device: testDevice()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
+	db = reopen(t, path)
 	found(db, "after the merges and a reopen")
 	if rep, err := db.Check(); err != nil || len(rep.Problems) != 0 {
 		t.Fatalf("Check: %v %v", err, rep.Problems)
@@ -432,11 +410,7 @@ func TestLogTailDamaged(t *testing.T) {
 		v := bytes.Clone(tip.Get(keyLogTail))
 		return tip.Put(keyLogTail, v[:len(v)-3])
 	})
-	db, err := Open(path, Options{Device: testDevice()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
+	db = reopen(t, path)
 	if n := db.plog.Damaged(); n != 1 {
 		t.Fatalf("damaged values at Open: %d", n)
 	}
@@ -460,11 +434,7 @@ func TestLogTailDamaged(t *testing.T) {
 		}
 	}
 	db.Close()
-	db, err = Open(path, Options{Device: testDevice()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
+	db = reopen(t, path)
 	if n := db.plog.Damaged(); n != 0 {
 		t.Fatalf("damaged values after the tail was rewritten: %d", n)
 	}
