@@ -108,12 +108,19 @@ func (tx *Tx) writeTip() (*bbolt.Bucket, error) {
 // of the wrong size (which counts as none: its rows' versions are then
 // looked for in vers, and Check reports it).
 func tailOf(btx *bbolt.Tx) (n uint64, v []byte, ok bool) {
+	m := mapOf(btx)
+	return tailIn(btx, &m)
+}
+
+// tailIn is tailOf for a transaction whose mapping is at hand (mapOf
+// allocates).
+func tailIn(btx *bbolt.Tx, m *mapping) (n uint64, v []byte, ok bool) {
 	b := btx.Bucket(bucketTip)
 	if b == nil {
 		return 0, nil, false
 	}
 	raw := b.Get(keyVTail)
-	if len(raw) != 8+chunkSize || !fitsFile(btx, raw) {
+	if len(raw) != 8+chunkSize || !m.fits(raw) {
 		return 0, nil, false
 	}
 	return binary.BigEndian.Uint64(raw), raw[8:], true

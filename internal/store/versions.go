@@ -131,7 +131,7 @@ func (tx *Tx) storedChunk(key []byte, n uint64) []byte {
 // chunkAt returns chunk n as stored (versions ‖ MAC, or nil), from the
 // tip when it holds that chunk (tip.go), else from vers; inTip says which.
 func (tx *Tx) chunkAt(key []byte, n uint64) (v []byte, inTip bool) {
-	if t, v, ok := tailOf(tx.btx); ok && t == n {
+	if t, v, ok := tailIn(tx.btx, tx.mapped()); ok && t == n {
 		return v, true
 	}
 	return tx.getIn(refVers, key), false
@@ -178,7 +178,7 @@ func (tx *Tx) flushVersions() error {
 	}
 	root := make([]byte, protect.MACSize)
 	copy(root, tip.Get(keyVRoot))
-	tailN, tailV, hasTail := tailOf(tx.btx)
+	tailN, tailV, hasTail := tailIn(tx.btx, tx.mapped())
 	ix := tx.db.ix
 	for _, n := range slices.Sorted(maps.Keys(tx.dirty)) {
 		versions := tx.dirty[n]
