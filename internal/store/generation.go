@@ -9,9 +9,10 @@ import (
 )
 
 // The generation counts committed write transactions. It is stored in the
-// tip (meta before format 3) as 8 bytes big-endian followed by a MAC under the device
-// key (so it cannot be forged or lowered without the device secret) and is
-// what a rollback anchor (protect.Anchor) is compared with at Open.
+// tip (meta before format 3) as 8 bytes big-endian followed by a MAC under
+// the device key (so it cannot be forged or lowered without the device
+// secret) and is what a rollback anchor (protect.Anchor) is compared with
+// at Open.
 
 var keyGeneration = []byte("generation")
 

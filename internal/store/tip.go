@@ -103,7 +103,7 @@ func (tx *Tx) writeTip() (*bbolt.Bucket, error) {
 	return b, nil
 }
 
-// tail returns the chunk number and stored value (versions ‖ MAC) of the
+// tailOf returns the chunk number and stored value (versions ‖ MAC) of the
 // tip's version chunk; ok is false when the tip holds none, or holds one
 // of the wrong size (which counts as none: its rows' versions are then
 // looked for in vers, and Check reports it).
