@@ -6,6 +6,7 @@ import (
 	"errors"
 	"slices"
 	"sync"
+	"sync/atomic"
 
 	"go.etcd.io/bbolt"
 
@@ -32,40 +33,57 @@ func (tx *Tx) own(b []byte) []byte {
 // computed each time (caching arbitrary query values would let callers grow
 // the cache without bound).
 func (db *DB) Tag(c *schema.Class, f schema.Field) protect.Tag {
-	var buf [64]byte
-	can := f.Value.Canonical(buf[:0])
-	if !cachedTag[f.Attr.Code] || len(can) > maxCachedValue {
-		return db.ix.Tag(c.Code, f.Attr.Code, can)
+	if f.Value.CanonicalLen() > maxCachedValue || !tagCached(c, f.Attr) || len(c.Code) != 4 || len(f.Attr.Code) != 4 {
+		var buf [64]byte
+		return db.ix.Tag(c.Code, f.Attr.Code, f.Value.Canonical(buf[:0]))
 	}
-	// A fixed-size key: looking it up allocates nothing.
-	var key tagKey
-	copy(key.class[:], c.Code)
-	copy(key.code[:], f.Attr.Code)
-	key.n = uint8(len(can))
-	copy(key.value[:], can)
-	db.tagMu.RLock()
-	t, ok := db.tagMap[key]
-	db.tagMu.RUnlock()
-	if ok {
-		return t
+	// The key is the class, the attribute and the canonical value, built
+	// in place: looking it up allocates nothing.
+	var buf [tagKeyWords * 8]byte
+	copy(buf[:4], c.Code)
+	copy(buf[4:8], f.Attr.Code)
+	key := f.Value.Canonical(buf[:8])
+	slot := &db.tags.Load().slots[slotOf(&buf, len(key))]
+	if e := slot.Load(); e != nil && e.key == string(key) {
+		return e.tag
 	}
-	t = db.ix.Tag(c.Code, f.Attr.Code, can)
-	db.tagMu.Lock()
-	if len(db.tagMap) < maxCachedTags {
-		if db.tagMap == nil {
-			db.tagMap = map[tagKey]protect.Tag{}
-		}
-		db.tagMap[key] = t
-	}
-	db.tagMu.Unlock()
+	t := db.ix.Tag(c.Code, f.Attr.Code, key[8:])
+	slot.Store(&tagEntry{key: string(key), tag: t})
 	return t
 }
 
 // clearTags empties the tag cache (the index key changed).
-func (db *DB) clearTags() {
-	db.tagMu.Lock()
-	db.tagMap = nil
-	db.tagMu.Unlock()
+func (db *DB) clearTags() { db.tags.Store(new(tagCache)) }
+
+// tagCache holds the tags Tag caches. It is direct-mapped: a value's slot
+// is chosen by a hash of its key, and holds one entry, never changed once
+// stored, so readers take no lock and two values that share a slot cost
+// each other a recomputation, never a wrong tag. It holds at most
+// tagSlots entries (about 100 KB).
+type tagCache struct {
+	slots [tagSlots]atomic.Pointer[tagEntry]
+}
+
+type tagEntry struct {
+	key string // class code, attribute code, canonical value
+	tag protect.Tag
+}
+
+const tagSlots = 1024
+
+// tagKeyWords is the size of a key's buffer in 8-byte words: the class
+// and attribute codes and the longest cached value, rounded up.
+const tagKeyWords = (8 + maxCachedValue + 7) / 8
+
+// slotOf returns the slot of the key in the first n bytes of buf (the
+// rest zero): a multiplicative hash of its words. Nothing depends on its
+// quality but the cache's hit rate.
+func slotOf(buf *[tagKeyWords * 8]byte, n int) uint64 {
+	h := uint64(n)
+	for i := 0; i < n; i += 8 {
+		h = (h ^ binary.LittleEndian.Uint64(buf[i:])) * 0x9e3779b97f4a7c15
+	}
+	return (h >> 32) % tagSlots
 }
 
 // cachedTag lists the attributes whose tags Tag caches: those with few
@@ -79,16 +97,28 @@ var cachedTag = map[string]bool{
 	"snrc": true, "vyrc": true,
 }
 
-const maxCachedTags = 4096
+// cachedAttrs is cachedTag by stored class and attribute index, so the
+// common check costs no map lookup.
+var cachedAttrs = func() (t [len(storedClasses)][]bool) {
+	for i, c := range storedClasses {
+		t[i] = make([]bool, len(c.Attrs))
+		for j, a := range c.Attrs {
+			t[i][j] = cachedTag[a.Code]
+		}
+	}
+	return t
+}()
+
+// tagCached reports whether Tag caches the tags of a's values in class c.
+func tagCached(c *schema.Class, a *schema.Attr) bool {
+	if i := classIndex(c); i >= 0 && a.Index() < len(cachedAttrs[i]) && c.Attrs[a.Index()] == a {
+		return cachedAttrs[i][a.Index()]
+	}
+	return cachedTag[a.Code]
+}
 
 // maxCachedValue is the longest canonical value whose tag is cached.
 const maxCachedValue = 62
-
-type tagKey struct {
-	class, code [4]byte
-	n           uint8
-	value       [maxCachedValue]byte
-}
 
 // items returns the bucket of class c's records. Identities are not
 // stored (they are joins of a certificate and a key): asking for their

@@ -95,8 +95,7 @@ type DB struct {
 	mu          sync.Mutex
 	wmu         sync.Mutex // one Update at a time, from its check of failed to its setting of it
 
-	tagMu  sync.RWMutex
-	tagMap map[tagKey]protect.Tag // see Tag
+	tags atomic.Pointer[tagCache] // see Tag
 
 	plog      postingLog    // the logged postings, see postlog.go
 	readers   readerSet     // read transactions in progress, see postlog.go
@@ -176,6 +175,7 @@ func open(path string, opts Options) (*DB, error) {
 		return nil, ioError("failed to open store", err)
 	}
 	db := &DB{path: path, bolt: bdb, device: dev, anchor: opts.Anchor}
+	db.clearTags()
 	db.lookups.limit = lookupLimit(opts.LookupCacheEntries)
 	db.group.arrived = make(chan struct{}, 1)
 	if err := db.load(); err != nil {

@@ -1,0 +1,100 @@
+package store
+
+import (
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/secitemdb/secitemdb/protect"
+	"github.com/secitemdb/secitemdb/schema"
+)
+
+// tagValues are values of every kind and of lengths on both sides of
+// maxCachedValue, more of them than the cache has slots.
+func tagValues() []schema.Value {
+	var vs []schema.Value
+	for i := range 1500 {
+		vs = append(vs, schema.String(fmt.Sprintf("group-%d", i)))
+	}
+	for n := range maxCachedValue + 4 {
+		vs = append(vs, schema.String(strings.Repeat("g", n)), schema.Data([]byte(strings.Repeat("d", n))))
+	}
+	for i := range 600 {
+		vs = append(vs, schema.Number(int64(i)))
+	}
+	return append(vs, schema.Data(nil), schema.Date(schema.ReferenceDate))
+}
+
+// wantTag computes the tag Tag must return, without the cache.
+func wantTag(db *DB, c *schema.Class, a *schema.Attr, v schema.Value) protect.Tag {
+	return db.ix.Tag(c.Code, a.Code, v.Canonical(nil))
+}
+
+// TestTagCache checks that the tag cache answers what the index key
+// computes, for cached and uncached attributes, when values share a slot
+// and push each other out, and after a wipe changes the index key.
+func TestTagCache(t *testing.T) {
+	db, _ := openTest(t)
+	vs := tagValues()
+	check := func(when string) {
+		t.Helper()
+		for _, c := range storedClasses {
+			for _, code := range []string{"agrp", "sync", "musr", "pdmn", "labl"} {
+				a := c.Attr(code)
+				if a == nil {
+					continue
+				}
+				for round := range 2 { // the second round reads what the first cached
+					for _, v := range vs {
+						if got := db.Tag(c, schema.Field{Attr: a, Value: v}); got != wantTag(db, c, a, v) {
+							t.Fatalf("%s, round %d: the tag of %s.%s = %v differs from the index key's", when, round, c.Code, code, v)
+						}
+					}
+				}
+			}
+		}
+	}
+	check("before the wipe")
+	a := schema.GenericPassword.Attr("agrp")
+	v := schema.String("group-1")
+	old := db.Tag(schema.GenericPassword, schema.Field{Attr: a, Value: v})
+	if err := db.Wipe(); err != nil {
+		t.Fatal(err)
+	}
+	if db.Tag(schema.GenericPassword, schema.Field{Attr: a, Value: v}) == old {
+		t.Fatal("after a wipe the tag cache still answers under the old index key")
+	}
+	check("after the wipe")
+}
+
+// TestTagCacheConcurrent has goroutines read and fill the cache at once,
+// on values that share slots; run with -race.
+func TestTagCacheConcurrent(t *testing.T) {
+	db, _ := openTest(t)
+	vs := tagValues()
+	c := schema.InternetPassword
+	a := c.Attr("agrp")
+	want := make([]protect.Tag, len(vs))
+	for i, v := range vs {
+		want[i] = wantTag(db, c, a, v)
+	}
+	var wg sync.WaitGroup
+	errs := make(chan string, 4)
+	for g := range 4 {
+		wg.Go(func() {
+			for i := range 4 * len(vs) {
+				j := (i*(g+1) + g) % len(vs)
+				if db.Tag(c, schema.Field{Attr: a, Value: vs[j]}) != want[j] {
+					errs <- fmt.Sprintf("goroutine %d: a wrong tag for value %d", g, j)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for e := range errs {
+		t.Error(e)
+	}
+}
