@@ -137,6 +137,7 @@ type Class struct {
 	Attrs []*Attr
 
 	byCode     map[string]*Attr
+	codes      codeTable // byCode for four-character codes, without hashing a string
 	primaryKey []*Attr
 	lookupKey  []*Attr
 	parts      []*Class // idnt: cert then keys
@@ -150,7 +151,11 @@ var sharedKey = map[string]bool{"agrp": true, "sync": true, "vwht": true, "tkid"
 // identity class it looks in the certificate schema first, then in the key
 // schema (apple-reference.md a.8).
 func (c *Class) Attr(code string) *Attr {
-	if a, ok := c.byCode[code]; ok {
+	if len(code) == 4 {
+		if a := c.codes.get(code); a != nil {
+			return a
+		}
+	} else if a, ok := c.byCode[code]; ok {
 		return a
 	}
 	for _, p := range c.parts {
@@ -213,7 +218,61 @@ func newClass(code, name string, rows ...[]Attr) *Class {
 			}
 		}
 	}
+	c.codes = newCodeTable(c.Attrs)
 	return c
+}
+
+// codeTable finds an attribute by its four-character code with one
+// multiplication: slot (code × mul) >> shift, where mul was chosen at
+// start-up so that no two of the class's codes share a slot.
+type codeTable struct {
+	mul   uint32
+	shift uint
+	slots []*Attr
+}
+
+func newCodeTable(attrs []*Attr) codeTable {
+	for bits := uint(6); bits <= 12; bits++ {
+		for mul := uint32(0x9e3779b1); mul < 0x9e3779b1+1<<16; mul += 2 {
+			t := codeTable{mul: mul, shift: 32 - bits, slots: make([]*Attr, 1<<bits)}
+			if t.fill(attrs) {
+				return t
+			}
+		}
+	}
+	panic("schema: no collision-free table for the attribute codes")
+}
+
+// fill places every attribute with a four-character code, and reports
+// false when two share a slot.
+func (t *codeTable) fill(attrs []*Attr) bool {
+	for _, a := range attrs {
+		if len(a.Code) != 4 {
+			continue
+		}
+		i := t.slot(a.Code)
+		if t.slots[i] != nil {
+			return false
+		}
+		t.slots[i] = a
+	}
+	return true
+}
+
+func (t *codeTable) slot(code string) uint32 {
+	k := uint32(code[0]) | uint32(code[1])<<8 | uint32(code[2])<<16 | uint32(code[3])<<24
+	return (k * t.mul) >> t.shift
+}
+
+// get returns the attribute with the four-character code, or nil.
+func (t *codeTable) get(code string) *Attr {
+	if len(t.slots) == 0 {
+		return nil // the identity class: its attributes are its parts'
+	}
+	if a := t.slots[t.slot(code)]; a != nil && a.Code == code {
+		return a
+	}
+	return nil
 }
 
 // Protection classes: the values of pdmn (kSecAttrAccessible).

@@ -171,3 +171,22 @@ func TestAppendKey(t *testing.T) {
 		t.Fatal("a missing svce does not count as its default (empty)")
 	}
 }
+
+// TestAttrTable checks the four-character code table against the class's
+// map: every code of every class, and codes no class has, find exactly
+// what the map finds.
+func TestAttrTable(t *testing.T) {
+	codes := []string{"zzzz", "acc", "accts", "", "\x00\x00\x00\x00", "ACCT"}
+	for _, c := range Classes() {
+		for _, a := range c.Attrs {
+			codes = append(codes, a.Code, a.Code[:3]+"~")
+		}
+	}
+	for _, c := range Classes() {
+		for _, code := range codes {
+			if got, want := c.Attr(code), c.byCode[code]; got != want {
+				t.Errorf("%s.Attr(%q) = %v, want %v", c.Code, code, got, want)
+			}
+		}
+	}
+}
