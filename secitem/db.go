@@ -93,9 +93,10 @@ type Options struct {
 	// LookupCacheEntries caps the lookup cache, the memory-only table
 	// that lets a query naming an item's whole primary key (service and
 	// account, for a generic password) skip the index. The table takes
-	// about one 44-byte entry per item (the item count's next power of
-	// two, at least 1,024 or the cap if smaller), grown with the store up
-	// to the cap: the cap is a limit, not an allocation. 0 means
+	// two 44-byte entries per item or more (the power of two at or
+	// above twice the item count, at least 1,024 or the cap if
+	// smaller), grown with the store up to the cap: the cap is a
+	// limit, not an allocation. 0 means
 	// DefaultLookupCacheEntries (46 MB at most); a negative number
 	// turns the cache off; any other number is rounded up to a power of
 	// two, at most 2^24. Entries go in sets of four, so a table with as
@@ -107,7 +108,7 @@ type Options struct {
 
 // DefaultLookupCacheEntries is the lookup cache's cap when
 // Options.LookupCacheEntries is 0: 2^20 entries, 46 MB, reached by stores
-// of more than 524,288 items.
+// of more than 262,144 items.
 const DefaultLookupCacheEntries = store.DefaultLookupCacheEntries
 
 // DB is an open store. Its methods are safe for concurrent use. DB's own

@@ -38,7 +38,7 @@ import (
 // Layout: sets of lookupWays entries, chosen by the tag's bits (tags are
 // keyed hashes, so uniform); each entry is guarded by a sequence counter
 // (odd while an entry is being written), so readers take no lock. The
-// table holds about one entry per item, between minLookupSlots and the
+// table holds two entries per item or more, between minLookupSlots and the
 // handle's limit (DefaultLookupCacheEntries unless Options says
 // otherwise; 44 bytes an entry, set overhead included), and is replaced
 // by a larger one as the store grows. A limit below zero turns the cache
@@ -48,9 +48,9 @@ const (
 	lookupWays     = 4
 	minLookupSlots = 1 << 10
 	// DefaultLookupCacheEntries is the lookup cache's default limit:
-	// 2^20 entries, 46 MB, the table a store of up to a million items
-	// calls for (until Run 9 of BENCHMARKS.md it was 2^18, which left a
-	// million-item store's reads 27 % slower).
+	// 2^20 entries, 46 MB, the table a store of up to half a million
+	// items calls for (until Run 9 of BENCHMARKS.md it was 2^18, which
+	// left a million-item store's reads 27 % slower).
 	DefaultLookupCacheEntries = 1 << 20
 	// MaxLookupCacheEntries is the largest limit Options may set: 2^24
 	// entries, 738 MB.
@@ -107,16 +107,17 @@ func lookupLimit(entries int) int {
 	return 1 << bits.Len(uint(entries-1))
 }
 
-// slots returns the table size for a store of rows items: the next power
-// of two, at least minLookupSlots, at most the limit.
+// slots returns the table size for a store of rows items: the power of
+// two that gives every item two entries or more, at least
+// minLookupSlots, at most the limit.
 func (c *lookupCache) slots(rows uint64) int {
 	switch {
-	case rows >= uint64(c.limit): // rows is the meta bucket's sequence: not trusted
+	case rows >= uint64(c.limit)/2: // rows is the meta bucket's sequence: not trusted
 		return c.limit
-	case rows <= minLookupSlots:
+	case rows <= minLookupSlots/2:
 		return min(minLookupSlots, c.limit)
 	}
-	return 1 << bits.Len64(rows-1)
+	return 1 << bits.Len64(2*rows-1)
 }
 
 // reset installs an empty table sized for rows, recording changes from

@@ -355,8 +355,8 @@ func TestLookupCacheWipe(t *testing.T) {
 func TestLookupCacheGrows(t *testing.T) {
 	def := lookupCache{limit: DefaultLookupCacheEntries}
 	for _, tc := range []struct{ rows, want uint64 }{
-		{0, minLookupSlots}, {minLookupSlots, minLookupSlots}, {minLookupSlots + 1, 2 * minLookupSlots},
-		{100_000, 1 << 17}, {600_000, 1 << 20}, {10_000_000, DefaultLookupCacheEntries},
+		{0, minLookupSlots}, {minLookupSlots / 2, minLookupSlots}, {minLookupSlots/2 + 1, 2 * minLookupSlots},
+		{100_000, 1 << 18}, {300_000, 1 << 20}, {600_000, 1 << 20}, {10_000_000, DefaultLookupCacheEntries},
 		// The row count comes from the file: a damaged one must not
 		// overflow the shift.
 		{1<<62 + 5, DefaultLookupCacheEntries}, {1<<63 + 1, DefaultLookupCacheEntries}, {^uint64(0), DefaultLookupCacheEntries},
@@ -372,7 +372,7 @@ func TestLookupCacheGrows(t *testing.T) {
 	insertMany(t, db, "bulk", minLookupSlots+10, "s")
 	insert(t, db, "last", "s") // the writer after the bulk insert grows the table
 	after := db.lookups.table.Load()
-	if after == before || len(after.sets)*lookupWays != 2*minLookupSlots {
+	if after == before || len(after.sets)*lookupWays != 4*minLookupSlots {
 		t.Fatalf("the table did not grow: %d slots", len(after.sets)*lookupWays)
 	}
 	if after.since <= before.since {
@@ -598,8 +598,11 @@ func TestLookupCacheLimit(t *testing.T) {
 		}
 	}
 	big := lookupCache{limit: 1 << 20}
-	if got := big.slots(300_000); got != 1<<19 {
-		t.Errorf("limit 2^20: slots(300000) = %d, want 2^19", got)
+	if got := big.slots(200_000); got != 1<<19 {
+		t.Errorf("limit 2^20: slots(200000) = %d, want 2^19", got)
+	}
+	if got := big.slots(300_000); got != 1<<20 {
+		t.Errorf("limit 2^20: slots(300000) = %d, want 2^20", got)
 	}
 	if got := big.slots(600_000); got != 1<<20 {
 		t.Errorf("limit 2^20: slots(600000) = %d, want 2^20", got)
