@@ -28,9 +28,10 @@ import (
 //
 // A caller whose function fails is taken out: the rest of the group is
 // committed without it, then it runs alone, so its error (a duplicate, a
-// missing item) is what it would have been on its own. Functions may
-// therefore run more than once and must only act through their
-// transaction.
+// missing item) is what it would have been on its own. One that failed
+// first in its transaction has already run as if alone: its error stands
+// without a second run. Functions may therefore run more than once and
+// must only act through their transaction.
 
 type pending struct {
 	fn   func(*Tx) error
@@ -135,10 +136,11 @@ func (db *DB) commitGroup(batch []*pending) {
 			return
 		}
 		failed := -1
+		var failedErr error
 		err := db.Update(func(tx *Tx) error {
 			for i, p := range batch {
 				if err := p.fn(tx); err != nil {
-					failed = i
+					failed, failedErr = i, err
 					return errAbandon
 				}
 			}
@@ -150,9 +152,16 @@ func (db *DB) commitGroup(batch []*pending) {
 			}
 			return
 		}
-		// Run the others without the failing one, then it alone.
+		// Run the others without the failing one, then it alone; a
+		// function that failed first in the transaction failed exactly
+		// as it would have alone, so its error is final.
 		solo := batch[failed]
 		rest := append(append([]*pending(nil), batch[:failed]...), batch[failed+1:]...)
+		if failed == 0 {
+			solo.done <- mapBoltError(failedErr)
+			batch = rest
+			continue
+		}
 		db.commitGroup(rest)
 		batch = []*pending{solo}
 	}
