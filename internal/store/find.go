@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"errors"
+	"math/rand/v2"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -43,25 +44,35 @@ func (db *DB) Tag(c *schema.Class, f schema.Field) protect.Tag {
 	copy(buf[:4], c.Code)
 	copy(buf[4:8], f.Attr.Code)
 	key := f.Value.Canonical(buf[:8])
-	slot := &db.tags.Load().slots[slotOf(&buf, len(key))]
-	if e := slot.Load(); e != nil && e.key == string(key) {
-		return e.tag
+	set := &db.tags.Load().sets[setOf(&buf, len(key))]
+	for w := range set {
+		if e := set[w].Load(); e != nil && e.key == string(key) {
+			return e.tag
+		}
 	}
 	t := db.ix.Tag(c.Code, f.Attr.Code, key[8:])
-	slot.Store(&tagEntry{key: string(key), tag: t})
+	e := &tagEntry{key: string(key), tag: t}
+	for w := range set {
+		if set[w].CompareAndSwap(nil, e) {
+			return t
+		}
+	}
+	set[rand.IntN(tagWays)].Store(e) // a full set: replace one at random
 	return t
 }
 
 // clearTags empties the tag cache (the index key changed).
 func (db *DB) clearTags() { db.tags.Store(new(tagCache)) }
 
-// tagCache holds the tags Tag caches. It is direct-mapped: a value's slot
-// is chosen by a hash of its key, and holds one entry, never changed once
-// stored, so readers take no lock and two values that share a slot cost
-// each other a recomputation, never a wrong tag. It holds at most
-// tagSlots entries (about 100 KB).
+// tagCache holds the tags Tag caches, in sets of tagWays entries: a
+// value's set is chosen by a hash of its key, and an entry is never
+// changed once stored, so readers take no lock. A value whose set is full
+// replaces one of its entries at random, so even values that share a set
+// do not keep pushing each other out; a lost entry costs a recomputation,
+// never a wrong tag. It holds at most tagSets × tagWays entries (about
+// 100 KB).
 type tagCache struct {
-	slots [tagSlots]atomic.Pointer[tagEntry]
+	sets [tagSets][tagWays]atomic.Pointer[tagEntry]
 }
 
 type tagEntry struct {
@@ -69,21 +80,24 @@ type tagEntry struct {
 	tag protect.Tag
 }
 
-const tagSlots = 1024
+const (
+	tagSets = 256
+	tagWays = 4
+)
 
 // tagKeyWords is the size of a key's buffer in 8-byte words: the class
 // and attribute codes and the longest cached value, rounded up.
 const tagKeyWords = (8 + maxCachedValue + 7) / 8
 
-// slotOf returns the slot of the key in the first n bytes of buf (the
-// rest zero): a multiplicative hash of its words. Nothing depends on its
+// setOf returns the set of the key in the first n bytes of buf (the rest
+// zero): a multiplicative hash of its words. Nothing depends on its
 // quality but the cache's hit rate.
-func slotOf(buf *[tagKeyWords * 8]byte, n int) uint64 {
+func setOf(buf *[tagKeyWords * 8]byte, n int) uint64 {
 	h := uint64(n)
 	for i := 0; i < n; i += 8 {
 		h = (h ^ binary.LittleEndian.Uint64(buf[i:])) * 0x9e3779b97f4a7c15
 	}
-	return (h >> 32) % tagSlots
+	return (h >> 32) % tagSets
 }
 
 // cachedTag lists the attributes whose tags Tag caches: those with few

@@ -98,3 +98,45 @@ func TestTagCacheConcurrent(t *testing.T) {
 		t.Error(e)
 	}
 }
+
+// Values that share a set all stay cached, up to the set's ways: a second
+// round over them is answered without storing anything.
+func TestTagCacheSharedSet(t *testing.T) {
+	db, _ := openTest(t)
+	c := schema.GenericPassword
+	a := c.Attr("agrp")
+	// tagWays values of the same set, found by trying names.
+	var vs []schema.Value
+	want := ^uint64(0)
+	for i := 0; len(vs) < tagWays; i++ {
+		v := schema.String(fmt.Sprintf("team.%d", i))
+		var buf [tagKeyWords * 8]byte
+		copy(buf[:4], c.Code)
+		copy(buf[4:8], a.Code)
+		set := setOf(&buf, len(v.Canonical(buf[:8])))
+		if want == ^uint64(0) {
+			want = set
+		}
+		if set == want {
+			vs = append(vs, v)
+		}
+	}
+	for _, v := range vs {
+		db.Tag(c, schema.Field{Attr: a, Value: v})
+	}
+	set := &db.tags.Load().sets[want]
+	var before [tagWays]*tagEntry
+	for w := range set {
+		before[w] = set[w].Load()
+	}
+	for _, v := range vs {
+		if db.Tag(c, schema.Field{Attr: a, Value: v}) != wantTag(db, c, a, v) {
+			t.Fatal("a wrong tag from a shared set")
+		}
+	}
+	for w := range set {
+		if set[w].Load() != before[w] {
+			t.Fatalf("way %d of a set holding %d values was replaced on a second round", w, tagWays)
+		}
+	}
+}
