@@ -8,7 +8,10 @@
 // docs/semantics.md.
 package schema
 
-import "sort"
+import (
+	"math/bits"
+	"sort"
+)
 
 // Kind says which Go values an attribute accepts and what it stores
 // (apple-reference.md a.2).
@@ -232,9 +235,13 @@ type codeTable struct {
 }
 
 func newCodeTable(attrs []*Attr) codeTable {
-	for bits := uint(6); bits <= 12; bits++ {
-		for mul := uint32(0x9e3779b1); mul < 0x9e3779b1+1<<16; mul += 2 {
-			t := codeTable{mul: mul, shift: 32 - bits, slots: make([]*Attr, 1<<bits)}
+	// From the smallest table with room for twice the attributes (a
+	// multiplier that spreads them without a clash is then found within
+	// a few hundred tries), one slice per size, cleared between tries.
+	for n := max(bits.Len(uint(2*len(attrs)-1)), 1); n <= 12; n++ {
+		t := codeTable{shift: uint(32 - n), slots: make([]*Attr, 1<<n)}
+		for t.mul = 0x9e3779b1; t.mul < 0x9e3779b1+1<<16; t.mul += 2 {
+			clear(t.slots)
 			if t.fill(attrs) {
 				return t
 			}
