@@ -173,23 +173,18 @@ func (db *DB) Check() (rep CheckReport, err error) {
 				}
 			}
 		}
-		tailN, tailV, hasTail := tailOf(btx)
-		vc := btx.Bucket(bucketVers).Cursor()
-		for k, v := vc.First(); k != nil; k, v = vc.Next() {
-			if len(k) != 8 || len(v) != chunkSize {
+		tailN, _, hasTail := tailOf(btx)
+		eachChunk(btx, func(k, v []byte, inTip bool) {
+			switch {
+			case len(k) != 8 || len(v) != chunkSize:
 				rep.add(Problem{Detail: fmt.Sprintf("malformed version chunk %s", hexShort(k))})
-				continue
+			case !inTip && hasTail && binary.BigEndian.Uint64(k) == tailN:
+				rep.add(Problem{Detail: fmt.Sprintf("version chunk %d is stored twice (in vers and in the tip)", tailN)})
+			default:
+				checkChunk(binary.BigEndian.Uint64(k), v)
 			}
-			chunk := binary.BigEndian.Uint64(k)
-			if hasTail && chunk == tailN {
-				rep.add(Problem{Detail: fmt.Sprintf("version chunk %d is stored twice (in vers and in the tip)", chunk)})
-				continue
-			}
-			checkChunk(chunk, v)
-		}
-		if hasTail {
-			checkChunk(tailN, tailV)
-		} else if tip := btx.Bucket(bucketTip); tip != nil && tip.Get(keyVTail) != nil {
+		})
+		if tip := btx.Bucket(bucketTip); !hasTail && tip != nil && tip.Get(keyVTail) != nil {
 			rep.add(Problem{Detail: "malformed version chunk in the tip"})
 		}
 		return nil

@@ -618,19 +618,16 @@ func (tx *Tx) forgetDamaged(gone func(seq uint64) bool) {
 	l.mu.Unlock()
 }
 
-// logBucket returns the log's bucket, creating it in a store of format 1
-// (whose format becomes 2: older versions would not read the log).
+// logBucket returns the log's bucket, creating it in a store of format 1.
+// The format number is not this function's business: every commit writes
+// the tip, and the first to write it sets the current format (writeTip).
 func (tx *Tx) logBucket() (*bbolt.Bucket, error) {
-	if b := tx.btx.Bucket(bucketPlog); b != nil {
-		b.FillPercent = appendFill
-		return b, nil
-	}
-	b, err := tx.btx.CreateBucket(bucketPlog)
+	b, err := tx.btx.CreateBucketIfNotExists(bucketPlog)
 	if err != nil {
 		return nil, err
 	}
 	b.FillPercent = appendFill
-	return b, tx.btx.Bucket(bucketMeta).Put(keyFormat, []byte{FormatVersion})
+	return b, nil
 }
 
 // mergeLog writes every posting in the log into the index, in key order,

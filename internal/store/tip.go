@@ -71,11 +71,7 @@ func rowSequence(btx *bbolt.Tx) uint64 {
 // format 3: the generation, version root and row sequence move there
 // from meta, and the format becomes 3.
 func (tx *Tx) writeTip() (*bbolt.Bucket, error) {
-	if tx.bTip != nil {
-		return tx.bTip, nil
-	}
-	if b := tx.btx.Bucket(bucketTip); b != nil {
-		tx.bTip = b
+	if b := tx.tip(); b != nil {
 		return b, nil
 	}
 	meta := tx.btx.Bucket(bucketMeta)
@@ -103,23 +99,31 @@ func (tx *Tx) writeTip() (*bbolt.Bucket, error) {
 	return b, nil
 }
 
+// tip returns the tip bucket, nil in a store of an older format that no
+// commit has written yet; looked up once per transaction.
+func (tx *Tx) tip() *bbolt.Bucket {
+	if tx.bTip == nil {
+		tx.bTip = tx.btx.Bucket(bucketTip)
+	}
+	return tx.bTip
+}
+
 // tailOf returns the chunk number and stored value (versions ‖ MAC) of the
 // tip's version chunk; ok is false when the tip holds none, or holds one
 // of the wrong size (which counts as none: its rows' versions are then
 // looked for in vers, and Check reports it).
 func tailOf(btx *bbolt.Tx) (n uint64, v []byte, ok bool) {
 	m := mapOf(btx)
-	return tailIn(btx, &m)
+	return tailIn(btx.Bucket(bucketTip), &m)
 }
 
-// tailIn is tailOf for a transaction whose mapping is at hand (mapOf
-// allocates).
-func tailIn(btx *bbolt.Tx, m *mapping) (n uint64, v []byte, ok bool) {
-	b := btx.Bucket(bucketTip)
-	if b == nil {
+// tailIn is tailOf for the tip bucket (nil when there is none) of a
+// transaction whose mapping is at hand (mapOf allocates).
+func tailIn(tip *bbolt.Bucket, m *mapping) (n uint64, v []byte, ok bool) {
+	if tip == nil {
 		return 0, nil, false
 	}
-	raw := b.Get(keyVTail)
+	raw := tip.Get(keyVTail)
 	if len(raw) != 8+chunkSize || !m.fits(raw) {
 		return 0, nil, false
 	}

@@ -115,7 +115,7 @@ func (c *versionCache) put(txid, n uint64, v []byte) {
 // at Open and still fails (a chunk rewritten since, from zeros, verifies
 // again).
 func (tx *Tx) storedChunk(key []byte, n uint64) []byte {
-	v, _ := tx.chunkAt(key, n)
+	v := tx.chunkAt(key, n)
 	if len(v) != chunkSize {
 		return nil
 	}
@@ -129,12 +129,12 @@ func (tx *Tx) storedChunk(key []byte, n uint64) []byte {
 }
 
 // chunkAt returns chunk n as stored (versions ‖ MAC, or nil), from the
-// tip when it holds that chunk (tip.go), else from vers; inTip says which.
-func (tx *Tx) chunkAt(key []byte, n uint64) (v []byte, inTip bool) {
-	if t, v, ok := tailIn(tx.btx, tx.mapped()); ok && t == n {
-		return v, true
+// tip when it holds that chunk (tip.go), else from vers.
+func (tx *Tx) chunkAt(key []byte, n uint64) []byte {
+	if t, v, ok := tailIn(tx.tip(), tx.mapped()); ok && t == n {
+		return v
 	}
-	return tx.getIn(refVers, key), false
+	return tx.getIn(refVers, key)
 }
 
 // setVersion records row's current version (0 when the row is deleted).
@@ -178,7 +178,7 @@ func (tx *Tx) flushVersions() error {
 	}
 	root := make([]byte, protect.MACSize)
 	copy(root, tip.Get(keyVRoot))
-	tailN, tailV, hasTail := tailIn(tx.btx, tx.mapped())
+	tailN, tailV, hasTail := tailIn(tip, tx.mapped())
 	ix := tx.db.ix
 	for _, n := range slices.Sorted(maps.Keys(tx.dirty)) {
 		versions := tx.dirty[n]
@@ -231,6 +231,20 @@ func xorInto(dst, src []byte) {
 	}
 }
 
+// eachChunk calls fn for every version chunk as stored: those of vers in
+// key order (a malformed key or value is passed as it is), then the tip's,
+// with inTip set and its number as the key. A chunk lives in one of the
+// two places; one found in both is damage, for the caller to see.
+func eachChunk(btx *bbolt.Tx, fn func(k, v []byte, inTip bool)) {
+	c := btx.Bucket(bucketVers).Cursor()
+	for k, v := c.First(); k != nil; k, v = c.Next() {
+		fn(k, v, false)
+	}
+	if n, v, ok := tailOf(btx); ok {
+		fn(binary.BigEndian.AppendUint64(nil, n), v, true)
+	}
+}
+
 // verifyVersions checks the version table at Open. It returns the chunks
 // whose MAC fails and whether the root matches the chunks.
 func verifyVersions(btx *bbolt.Tx, ix *protect.Indexer) (bad map[uint64]bool, rootOK bool) {
@@ -250,13 +264,7 @@ func verifyVersions(btx *bbolt.Tx, ix *protect.Indexer) (bad map[uint64]bool, ro
 		t := rootTerm(ix, k, v[chunkRows*8:])
 		xorInto(root, t[:])
 	}
-	c := btx.Bucket(bucketVers).Cursor()
-	for k, v := c.First(); k != nil; k, v = c.Next() {
-		check(k, v)
-	}
-	if n, v, ok := tailOf(btx); ok {
-		check(binary.BigEndian.AppendUint64(nil, n), v)
-	}
+	eachChunk(btx, func(k, v []byte, _ bool) { check(k, v) })
 	stored := tipOf(btx).Get(keyVRoot)
 	if stored == nil {
 		stored = make([]byte, protect.MACSize)
