@@ -95,6 +95,11 @@ const (
 	// (cert pkhh == keys klbl) to form an identity; the store keeps a
 	// posting under a tag shared by both classes.
 	JoinKey
+	// FewValues: the attribute takes few distinct values across a store
+	// (groups, flags, protection classes, key parameters), so the store
+	// caches their keyed tags, which most queries and every write
+	// compute again. secitemdb's choice, like Indexed.
+	FewValues
 )
 
 // Attr describes one attribute of one class.

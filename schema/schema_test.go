@@ -201,3 +201,20 @@ func TestCodeTableCheap(t *testing.T) {
 		}
 	}
 }
+
+// The attributes every query filters on implicitly, and access groups,
+// have few values (their tags are cached); account and service do not.
+func TestFewValues(t *testing.T) {
+	for _, c := range Classes() {
+		for _, code := range []string{"sync", "tomb", "musr", "agrp", "pdmn"} {
+			if !c.Attr(code).Has(FewValues) {
+				t.Errorf("%s.%s lacks FewValues", c.Code, code)
+			}
+		}
+	}
+	for _, code := range []string{"acct", "svce", "cdat", "labl"} {
+		if GenericPassword.Attr(code).Has(FewValues) {
+			t.Errorf("genp.%s has FewValues", code)
+		}
+	}
+}

@@ -2,7 +2,7 @@ package schema
 
 // The attribute table. One row per attribute: code, kind, flags, Apple's
 // constant. Rows follow Apple's schema 12.11 (apple-reference.md a.3-a.8);
-// the Indexed flag is secitemdb's own choice of posting lists.
+// the Indexed and FewValues flags are secitemdb's own.
 
 const (
 	p = PrimaryKey
@@ -14,6 +14,7 @@ const (
 	x = Indexed
 	o = AddOnly
 	h = Hidden
+	f = FewValues
 )
 
 // head rows open every stored class; tail rows close it. The order is
@@ -26,15 +27,15 @@ var head = []Attr{
 var label = Attr{Code: "labl", Kind: Blob, Flags: r | x, Name: "kSecAttrLabel"}
 
 var tail = []Attr{
-	{Code: "agrp", Kind: StringKind, Flags: p | r | n, Name: "kSecAttrAccessGroup"},
-	{Code: "pdmn", Kind: Access, Flags: r, Name: "kSecAttrAccessible"},
-	{Code: "sync", Kind: BoolKind, Flags: p | r | z | n, Name: "kSecAttrSynchronizable"},
-	{Code: "tomb", Kind: BoolKind, Flags: z | n, Name: "kSecAttrTombstone"},
+	{Code: "agrp", Kind: StringKind, Flags: p | r | n | f, Name: "kSecAttrAccessGroup"},
+	{Code: "pdmn", Kind: Access, Flags: r | f, Name: "kSecAttrAccessible"},
+	{Code: "sync", Kind: BoolKind, Flags: p | r | z | n | f, Name: "kSecAttrSynchronizable"},
+	{Code: "tomb", Kind: BoolKind, Flags: z | n | f, Name: "kSecAttrTombstone"},
 	{Code: "sha1", Kind: SHA1Kind, Flags: r | Computed, Name: "kSecAttrSHA1"},
-	{Code: "vwht", Kind: StringKind, Flags: p | r, Name: "kSecAttrSyncViewHint"},
-	{Code: "tkid", Kind: StringKind, Flags: p | r | o, Name: "kSecAttrTokenID"},
+	{Code: "vwht", Kind: StringKind, Flags: p | r | f, Name: "kSecAttrSyncViewHint"},
+	{Code: "tkid", Kind: StringKind, Flags: p | r | o | f, Name: "kSecAttrTokenID"},
 	{Code: "accc", Kind: AccessControl, Flags: r | o, Name: "kSecAttrAccessControl"},
-	{Code: "musr", Kind: UUIDKind, Flags: p | n | o, Name: "kSecAttrMultiUser"},
+	{Code: "musr", Kind: UUIDKind, Flags: p | n | o | f, Name: "kSecAttrMultiUser"},
 	{Code: "UUID", Kind: StringKind, Flags: h, Name: "kSecAttrUUID"},
 	{Code: "sysb", Kind: NumberKind, Flags: r | z, Name: "kSecAttrSysBound"},
 	{Code: "pcss", Kind: NumberKind, Flags: r, Name: "kSecAttrPCSPlaintextServiceIdentifier"},
@@ -50,7 +51,7 @@ var passwordCommon = []Attr{
 	{Code: "desc", Kind: Blob, Flags: r, Name: "kSecAttrDescription"},
 	{Code: "icmt", Kind: Blob, Flags: r, Name: "kSecAttrComment"},
 	{Code: "crtr", Kind: NumberKind, Flags: r, Name: "kSecAttrCreator"},
-	{Code: "type", Kind: NumberKind, Flags: r, Name: "kSecAttrType"},
+	{Code: "type", Kind: NumberKind, Flags: r | f, Name: "kSecAttrType"},
 	{Code: "scrp", Kind: NumberKind, Flags: r, Name: "kSecAttrScriptCode"},
 	label,
 	{Code: "alis", Kind: Blob, Flags: r, Name: "kSecAttrAlias"},
@@ -70,8 +71,8 @@ var inetRows = []Attr{
 	{Code: "acct", Kind: Blob, Flags: p | r | e | n | x, Name: "kSecAttrAccount"},
 	{Code: "sdmn", Kind: Blob, Flags: p | r | e | n, Name: "kSecAttrSecurityDomain"},
 	{Code: "srvr", Kind: Blob, Flags: p | r | e | n | x, Name: "kSecAttrServer"},
-	{Code: "ptcl", Kind: NumberKind, Flags: p | r | z | n, Name: "kSecAttrProtocol"},
-	{Code: "atyp", Kind: Blob, Flags: p | r | e | n, Name: "kSecAttrAuthenticationType"},
+	{Code: "ptcl", Kind: NumberKind, Flags: p | r | z | n | f, Name: "kSecAttrProtocol"},
+	{Code: "atyp", Kind: Blob, Flags: p | r | e | n | f, Name: "kSecAttrAuthenticationType"},
 	{Code: "port", Kind: NumberKind, Flags: p | r | z | n, Name: "kSecAttrPort"},
 	{Code: "path", Kind: Blob, Flags: p | r | e | n, Name: "kSecAttrPath"},
 	{Code: "binn", Kind: DataKind, Flags: d, Name: "kSecDataInetExtraNotes"},
@@ -83,8 +84,8 @@ var inetRows = []Attr{
 }
 
 var certRows = []Attr{
-	{Code: "ctyp", Kind: NumberKind, Flags: p | r | z | n, Name: "kSecAttrCertificateType"},
-	{Code: "cenc", Kind: NumberKind, Flags: r, Name: "kSecAttrCertificateEncoding"},
+	{Code: "ctyp", Kind: NumberKind, Flags: p | r | z | n | f, Name: "kSecAttrCertificateType"},
+	{Code: "cenc", Kind: NumberKind, Flags: r | f, Name: "kSecAttrCertificateEncoding"},
 	label,
 	{Code: "alis", Kind: Blob, Flags: r | x, Name: "kSecAttrAlias"},
 	{Code: "subj", Kind: DataKind, Flags: r | x, Name: "kSecAttrSubject"},
@@ -95,33 +96,33 @@ var certRows = []Attr{
 }
 
 var keysRows = []Attr{
-	{Code: "kcls", Kind: NumberKind, Flags: p | r | z | n, Name: "kSecAttrKeyClass"},
+	{Code: "kcls", Kind: NumberKind, Flags: p | r | z | n | f, Name: "kSecAttrKeyClass"},
 	label,
 	{Code: "alis", Kind: Blob, Flags: r | x, Name: "kSecAttrAlias"},
-	{Code: "perm", Kind: NumberKind, Flags: r, Name: "kSecAttrIsPermanent"},
-	{Code: "priv", Kind: NumberKind, Flags: r, Name: "kSecAttrIsPrivate"},
-	{Code: "modi", Kind: NumberKind, Flags: r, Name: "kSecAttrIsModifiable"},
+	{Code: "perm", Kind: NumberKind, Flags: r | f, Name: "kSecAttrIsPermanent"},
+	{Code: "priv", Kind: NumberKind, Flags: r | f, Name: "kSecAttrIsPrivate"},
+	{Code: "modi", Kind: NumberKind, Flags: r | f, Name: "kSecAttrIsModifiable"},
 	{Code: "klbl", Kind: DataKind, Flags: p | r | e | n | x | JoinKey, Name: "kSecAttrApplicationLabel"},
 	{Code: "atag", Kind: Blob, Flags: p | r | e | n | x, Name: "kSecAttrApplicationTag"},
 	{Code: "crtr", Kind: NumberKind, Flags: p | r | z | n, Name: "kSecAttrKeyCreator"},
-	{Code: "type", Kind: NumberKind, Flags: p | r | z | n, Name: "kSecAttrKeyType"},
-	{Code: "bsiz", Kind: NumberKind, Flags: p | r | z | n, Name: "kSecAttrKeySizeInBits"},
-	{Code: "esiz", Kind: NumberKind, Flags: p | r | z | n, Name: "kSecAttrEffectiveKeySize"},
+	{Code: "type", Kind: NumberKind, Flags: p | r | z | n | f, Name: "kSecAttrKeyType"},
+	{Code: "bsiz", Kind: NumberKind, Flags: p | r | z | n | f, Name: "kSecAttrKeySizeInBits"},
+	{Code: "esiz", Kind: NumberKind, Flags: p | r | z | n | f, Name: "kSecAttrEffectiveKeySize"},
 	{Code: "sdat", Kind: DateKind, Flags: p | r | z | n, Name: "kSecAttrStartDate"},
 	{Code: "edat", Kind: DateKind, Flags: p | r | z | n, Name: "kSecAttrEndDate"},
 	{Code: "sens", Kind: NumberKind, Flags: r, Name: "kSecAttrIsSensitive"},
-	{Code: "asen", Kind: NumberKind, Flags: r, Name: "kSecAttrWasAlwaysSensitive"},
-	{Code: "extr", Kind: NumberKind, Flags: r, Name: "kSecAttrIsExtractable"},
-	{Code: "next", Kind: NumberKind, Flags: r, Name: "kSecAttrWasNeverExtractable"},
-	{Code: "encr", Kind: NumberKind, Flags: r, Name: "kSecAttrCanEncrypt"},
-	{Code: "decr", Kind: NumberKind, Flags: r, Name: "kSecAttrCanDecrypt"},
-	{Code: "drve", Kind: NumberKind, Flags: r, Name: "kSecAttrCanDerive"},
-	{Code: "sign", Kind: NumberKind, Flags: r, Name: "kSecAttrCanSign"},
-	{Code: "vrfy", Kind: NumberKind, Flags: r, Name: "kSecAttrCanVerify"},
-	{Code: "snrc", Kind: NumberKind, Flags: r, Name: "kSecAttrCanSignRecover"},
-	{Code: "vyrc", Kind: NumberKind, Flags: r, Name: "kSecAttrCanVerifyRecover"},
-	{Code: "wrap", Kind: NumberKind, Flags: r, Name: "kSecAttrCanWrap"},
-	{Code: "unwp", Kind: NumberKind, Flags: r, Name: "kSecAttrCanUnwrap"},
+	{Code: "asen", Kind: NumberKind, Flags: r | f, Name: "kSecAttrWasAlwaysSensitive"},
+	{Code: "extr", Kind: NumberKind, Flags: r | f, Name: "kSecAttrIsExtractable"},
+	{Code: "next", Kind: NumberKind, Flags: r | f, Name: "kSecAttrWasNeverExtractable"},
+	{Code: "encr", Kind: NumberKind, Flags: r | f, Name: "kSecAttrCanEncrypt"},
+	{Code: "decr", Kind: NumberKind, Flags: r | f, Name: "kSecAttrCanDecrypt"},
+	{Code: "drve", Kind: NumberKind, Flags: r | f, Name: "kSecAttrCanDerive"},
+	{Code: "sign", Kind: NumberKind, Flags: r | f, Name: "kSecAttrCanSign"},
+	{Code: "vrfy", Kind: NumberKind, Flags: r | f, Name: "kSecAttrCanVerify"},
+	{Code: "snrc", Kind: NumberKind, Flags: r | f, Name: "kSecAttrCanSignRecover"},
+	{Code: "vyrc", Kind: NumberKind, Flags: r | f, Name: "kSecAttrCanVerifyRecover"},
+	{Code: "wrap", Kind: NumberKind, Flags: r | f, Name: "kSecAttrCanWrap"},
+	{Code: "unwp", Kind: NumberKind, Flags: r | f, Name: "kSecAttrCanUnwrap"},
 }
 
 // The five classes.

@@ -28,13 +28,13 @@ func (tx *Tx) own(b []byte) []byte {
 	return b
 }
 
-// Tag returns the keyed tag of one attribute value of class c. Tags of the
-// few values every query filters on (the implicit sync, tomb and musr
-// filters and the callers' access groups) are cached; other values are
-// computed each time (caching arbitrary query values would let callers grow
-// the cache without bound).
+// Tag returns the keyed tag of one attribute value of class c. Tags of
+// attributes with few values (schema.FewValues: the implicit sync, tomb
+// and musr filters every query carries, the callers' access groups, key
+// parameters) are cached; other values are computed each time (caching
+// arbitrary query values would let callers grow the cache without bound).
 func (db *DB) Tag(c *schema.Class, f schema.Field) protect.Tag {
-	if f.Value.CanonicalLen() > maxCachedValue || !tagCached(c, f.Attr) || len(c.Code) != 4 || len(f.Attr.Code) != 4 {
+	if f.Value.CanonicalLen() > maxCachedValue || !f.Attr.Has(schema.FewValues) || len(c.Code) != 4 || len(f.Attr.Code) != 4 {
 		var buf [64]byte
 		return db.ix.Tag(c.Code, f.Attr.Code, f.Value.Canonical(buf[:0]))
 	}
@@ -98,37 +98,6 @@ func setOf(buf *[tagKeyWords * 8]byte, n int) uint64 {
 		h = (h ^ binary.LittleEndian.Uint64(buf[i:])) * 0x9e3779b97f4a7c15
 	}
 	return (h >> 32) % tagSets
-}
-
-// cachedTag lists the attributes whose tags Tag caches: those with few
-// distinct values (groups, flags, protection classes, key parameters),
-// whose tags every write and most queries compute again.
-var cachedTag = map[string]bool{
-	"sync": true, "tomb": true, "musr": true, "agrp": true, "pdmn": true, "vwht": true, "tkid": true,
-	"ptcl": true, "atyp": true, "kcls": true, "type": true, "bsiz": true, "esiz": true, "perm": true,
-	"priv": true, "modi": true, "encr": true, "decr": true, "drve": true, "sign": true, "vrfy": true,
-	"wrap": true, "unwp": true, "ctyp": true, "cenc": true, "asen": true, "extr": true, "next": true,
-	"snrc": true, "vyrc": true,
-}
-
-// cachedAttrs is cachedTag by stored class and attribute index, so the
-// common check costs no map lookup.
-var cachedAttrs = func() (t [len(storedClasses)][]bool) {
-	for i, c := range storedClasses {
-		t[i] = make([]bool, len(c.Attrs))
-		for j, a := range c.Attrs {
-			t[i][j] = cachedTag[a.Code]
-		}
-	}
-	return t
-}()
-
-// tagCached reports whether Tag caches the tags of a's values in class c.
-func tagCached(c *schema.Class, a *schema.Attr) bool {
-	if i := classIndex(c); i >= 0 && a.Index() < len(cachedAttrs[i]) && c.Attrs[a.Index()] == a {
-		return cachedAttrs[i][a.Index()]
-	}
-	return cachedTag[a.Code]
 }
 
 // maxCachedValue is the longest canonical value whose tag is cached.
