@@ -240,7 +240,7 @@ type Stats struct {
 	LoggedPostings, MergeAt int
 	// LookupCacheEntries and LookupCacheBytes are the size of this
 	// handle's lookup cache, which remembers where the items asked for
-	// by their whole primary key were found (about one entry per item;
+	// by their whole primary key were found (two entries per item or more;
 	// Options.LookupCacheEntries; 0 when off). LookupCacheFilled counts
 	// the entries written since the table was made (some may no longer
 	// be usable: a later write changed what they remember).

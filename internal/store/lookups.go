@@ -112,7 +112,7 @@ func lookupLimit(entries int) int {
 // minLookupSlots, at most the limit.
 func (c *lookupCache) slots(rows uint64) int {
 	switch {
-	case rows >= uint64(c.limit)/2: // rows is the meta bucket's sequence: not trusted
+	case rows >= uint64(c.limit)/2: // rows is the stored row sequence: not trusted
 		return c.limit
 	case rows <= minLookupSlots/2:
 		return min(minLookupSlots, c.limit)
