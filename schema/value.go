@@ -225,9 +225,19 @@ func (fs Fields) Delete(code string) Fields {
 // or lookup key.
 func (fs Fields) AppendKey(dst []byte, attrs []*Attr) []byte {
 	for _, a := range attrs {
-		v, ok := fs.Get(a.Code)
-		if !ok {
-			v, _ = a.Default()
+		// Each read builds a lookup key: find the value in place (the
+		// same attribute is nearly always the same pointer) rather than
+		// copy it out through Get.
+		var v *Value
+		for i := range fs {
+			if fs[i].Attr == a || fs[i].Attr.Code == a.Code {
+				v = &fs[i].Value
+				break
+			}
+		}
+		if v == nil {
+			d, _ := a.Default()
+			v = &d
 		}
 		dst = binary.AppendUvarint(dst, uint64(v.CanonicalLen()))
 		dst = v.Canonical(dst)

@@ -136,7 +136,7 @@ func mustPdmn(fields schema.Fields) string {
 // (resealed at its row).
 func (db *DB) insertSealed(tx *store.Tx, s *store.Sealed, secret schema.Fields) (query.Item, error) {
 	c := s.Class
-	old, err := tx.ByPrimaryKey(c, s.Fields)
+	old, err := tx.Holder(s)
 	if err != nil {
 		return query.Item{}, err
 	}

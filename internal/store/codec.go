@@ -79,6 +79,13 @@ func uvarintLen(v uint64) int {
 // decodeFields parses a plaintext made by encodeFields for class c. Byte
 // slices in the result are copies.
 func decodeFields(c *schema.Class, b []byte) (schema.Fields, error) {
+	return decodeFieldsIn(c, b, false)
+}
+
+// decodeFieldsIn is decodeFields; with share set, byte values are slices
+// of b itself (capped at their length, so appending to one cannot reach
+// the next), for a plaintext buffer the result may keep.
+func decodeFieldsIn(c *schema.Class, b []byte, share bool) (schema.Fields, error) {
 	var fs schema.Fields
 	last := -1
 	i := 0
@@ -117,7 +124,11 @@ func decodeFields(c *schema.Class, b []byte) (schema.Fields, error) {
 		case schema.TString:
 			v = schema.String(string(raw))
 		case schema.TData:
-			v = schema.Data(append([]byte{}, raw...))
+			if share {
+				v = schema.Data(raw[:len(raw):len(raw)])
+			} else {
+				v = schema.Data(append([]byte{}, raw...))
+			}
 		case schema.TNumber:
 			if l != 8 {
 				return nil, ErrCorrupt

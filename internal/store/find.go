@@ -6,7 +6,6 @@ import (
 	"errors"
 	"math/rand/v2"
 	"slices"
-	"sync"
 	"sync/atomic"
 
 	"go.etcd.io/bbolt"
@@ -459,8 +458,19 @@ func (tx *Tx) ByRef(c *schema.Class, id [16]byte) (*Record, error) {
 // Candidates come from the lookup-key posting; the shared primary-key
 // attributes (agrp, sync, ...) are checked against their tags.
 func (tx *Tx) ByPrimaryKey(c *schema.Class, fields schema.Fields) (*Record, error) {
-	lk := tx.db.lookupTag(c, fields)
-	shared := tx.db.sharedKeyTags(c, fields)
+	return tx.byKeyTags(c, tx.db.lookupTag(c, fields), tx.db.sharedKeyTags(c, fields))
+}
+
+// Holder returns the item holding the primary key of a sealed item, or
+// nil: ByPrimaryKey of s's fields, with the tags Prepare computed outside
+// the writer.
+func (tx *Tx) Holder(s *Sealed) (*Record, error) {
+	return tx.byKeyTags(s.Class, s.lookup, s.shared)
+}
+
+// byKeyTags returns the item of class c that owns the lookup posting lk and
+// carries the shared primary-key tags, or nil (see ByPrimaryKey).
+func (tx *Tx) byKeyTags(c *schema.Class, lk protect.Tag, shared []protect.Tag) (*Record, error) {
 	items, err := tx.items(c)
 	if err != nil {
 		return nil, err
@@ -590,10 +600,6 @@ func (tx *Tx) Open(r *Record, withSecret bool) (attrs, secret schema.Fields, err
 	return tx.Read(r, parts)
 }
 
-// scratchPool holds buffers for plaintexts that are decoded and cleared
-// at once (a read's secret).
-var scratchPool = sync.Pool{New: func() any { b := make([]byte, 0, 1024); return &b }}
-
 // Read decrypts the parts of a record asked for. It fails with
 // InteractionNotAllowed (-25308) when the record's class key is not in
 // memory and Decode (-26275) when any check fails: the version table says
@@ -618,14 +624,14 @@ func (tx *Tx) Read(r *Record, parts Parts) (attrs, secret schema.Fields, err err
 		return nil, nil, status.New(status.Decode, "item %d failed authentication", r.Row)
 	}
 	defer key.Wipe()
-	var pt []byte
 	if parts&PartAttrs != 0 {
 		a = aad(buf[:0], partAttrs, &tx.db.storeID, r.Class.Code, r.Row, r.header())
-		pt, err = protect.OpenBlob(nil, &key, a, r.sealedAttrs())
+		pt, err := protect.OpenBlob(nil, &key, a, r.sealedAttrs())
 		if err != nil {
 			return nil, nil, status.New(status.Decode, "item %d failed authentication", r.Row)
 		}
 		attrs, err = decodeFields(r.Class, pt)
+		clear(pt) // the values are copies
 		if err != nil {
 			return nil, nil, status.New(status.Decode, "item %d attributes do not decode", r.Row)
 		}
@@ -636,25 +642,17 @@ func (tx *Tx) Read(r *Record, parts Parts) (attrs, secret schema.Fields, err err
 	}
 	if parts&PartSecret != 0 {
 		a = aad(buf[:0], partSecret, &tx.db.storeID, r.Class.Code, r.Row, r.header())
-		if pt == nil {
-			// The plaintext lives only until decodeFields has copied it
-			// out: a pooled buffer, cleared before it goes back.
-			sp := scratchPool.Get().(*[]byte)
-			defer func() {
-				// Cleared whole: a panic between the open and the clear
-				// below must not leave plaintext in the pool.
-				clear((*sp)[:cap(*sp)])
-				scratchPool.Put(sp)
-			}()
-			pt = (*sp)[:0]
-		}
-		pt, err = protect.OpenBlob(pt[:0], &key, a, r.sealedSecret())
+		// The secret is opened into a buffer of its own, which the
+		// decoded values then share: they are the caller's from here on,
+		// so there is no copy to make and no plaintext left behind.
+		sealed := r.sealedSecret()
+		pt, err := protect.OpenBlob(make([]byte, 0, max(0, len(sealed)-protect.BlobOverhead)), &key, a, sealed)
 		if err != nil {
 			return nil, nil, status.New(status.Decode, "item %d secret failed authentication", r.Row)
 		}
-		secret, err = decodeFields(r.Class, pt)
-		clear(pt)
+		secret, err = decodeFieldsIn(r.Class, pt, true)
 		if err != nil {
+			clear(pt)
 			return nil, nil, status.New(status.Decode, "item %d secret does not decode", r.Row)
 		}
 	}

@@ -274,7 +274,7 @@ func TestLogRollback(t *testing.T) {
 	counts := func() (live, ntags int) {
 		db.plog.mu.RLock()
 		defer db.plog.mu.RUnlock()
-		return db.plog.live, len(db.plog.tags)
+		return db.plog.live, db.plog.tags.len()
 	}
 	live0, ntags0 := counts()
 	boom := status.New(status.Param, "boom")
@@ -352,8 +352,8 @@ func TestLogReadersKeepEndedEntries(t *testing.T) {
 	db.readers.leave(reader)
 	insert(t, db, "after", "s")
 	db.plog.mu.RLock()
-	_, stillGone := db.plog.tags[lookup]
-	_, stillMoved := db.plog.tags[mlook]
+	_, stillGone := db.plog.tags[sliceOf(lookup)][lookup]
+	_, stillMoved := db.plog.tags[sliceOf(mlook)][mlook]
 	db.plog.mu.RUnlock()
 	if stillGone || stillMoved {
 		t.Fatalf("ended entries kept after their last reader left (gone %v, moved %v)", stillGone, stillMoved)
@@ -1067,7 +1067,7 @@ func TestLogMergesBySlice(t *testing.T) {
 	table := func(db *DB) (live int, bySlice [logSlices]int) {
 		db.plog.mu.RLock()
 		defer db.plog.mu.RUnlock()
-		for tg, es := range db.plog.tags {
+		for tg, es := range db.plog.tags.all {
 			for _, e := range es {
 				if e.end == never {
 					bySlice[sliceOf(tg)]++

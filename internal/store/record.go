@@ -1,7 +1,6 @@
 package store
 
 import (
-	"bytes"
 	"encoding/binary"
 
 	"github.com/secitemdb/secitemdb/protect"
@@ -122,15 +121,25 @@ func (r *Record) hasPosted(t protect.Tag) bool {
 	return searchTags(r.postedTags(), t)
 }
 
-// searchTags binary-searches a sorted run of tags.
+// The comparison in searchTags assumes 12-byte tags; this fails to compile
+// otherwise.
+var _ = [1]int{}[tagSize-12]
+
+// searchTags binary-searches a sorted run of tags. A tag compares as a
+// big-endian 64-bit word and then a 32-bit one, which orders tags as
+// bytes.Compare does at a fraction of its cost (every read makes four or
+// five of these searches).
 func searchTags(tags []byte, t protect.Tag) bool {
+	hi0, lo0 := binary.BigEndian.Uint64(t[:8]), binary.BigEndian.Uint32(t[8:])
 	lo, hi := 0, len(tags)/tagSize
 	for lo < hi {
-		m := (lo + hi) / 2
-		switch bytes.Compare(tags[m*tagSize:(m+1)*tagSize], t[:]) {
-		case 0:
+		m := int(uint(lo+hi) >> 1)
+		e := tags[m*tagSize : (m+1)*tagSize]
+		h, l := binary.BigEndian.Uint64(e[:8]), binary.BigEndian.Uint32(e[8:])
+		switch {
+		case h == hi0 && l == lo0:
 			return true
-		case -1:
+		case h < hi0 || (h == hi0 && l < lo0):
 			lo = m + 1
 		default:
 			hi = m

@@ -309,6 +309,45 @@ func TestCodecRoundTrip(t *testing.T) {
 	}
 }
 
+// TestDecodeShared checks decoding that shares the plaintext buffer (a
+// read's secret): the values are slices of the buffer, not copies, and
+// each is capped at its length, so a caller appending to one secret value
+// cannot overwrite the next (inet items have several).
+func TestDecodeShared(t *testing.T) {
+	c := schema.InternetPassword
+	fs := schema.Fields{}.
+		Set(c.Attr("v_Data"), schema.Data([]byte("first"))).
+		Set(c.Attr("bin0"), schema.Data([]byte("second")))
+	enc := encodeFields(nil, fs)
+	dec, err := decodeFieldsIn(c, enc, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	first, _ := dec.Get("v_Data")
+	second, _ := dec.Get("bin0")
+	if string(first.Data) != "first" || string(second.Data) != "second" {
+		t.Fatal("shared decode gave other values")
+	}
+	enc[bytes.Index(enc, []byte("first"))] = 'F'
+	if string(first.Data) != "First" {
+		t.Fatal("shared decode copied the value")
+	}
+	if cap(first.Data) != len(first.Data) {
+		t.Fatalf("a shared value has capacity %d beyond its %d bytes", cap(first.Data), len(first.Data))
+	}
+	_ = append(first.Data, "XXXXXXXXXXXXXXXX"...)
+	if again, _ := dec.Get("bin0"); string(again.Data) != "second" {
+		t.Fatal("appending to one shared value changed the next")
+	}
+	copied, err := decodeFields(c, enc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v, _ := copied.Get("v_Data"); &v.Data[0] == &first.Data[0] {
+		t.Fatal("decodeFields shared the buffer")
+	}
+}
+
 func TestReadOnlyRefusesWrites(t *testing.T) {
 	db, path := openTest(t)
 	insert(t, db, "alice", "pw")
@@ -487,4 +526,54 @@ func putChunk(btx *bbolt.Tx, k, v []byte) error {
 		return btx.Bucket(bucketTip).Put(keyVTail, append(bytes.Clone(k), v...))
 	}
 	return btx.Bucket(bucketVers).Put(k, v)
+}
+
+// TestHolder checks that Holder, which uses the tags Prepare computed,
+// finds what ByPrimaryKey finds: for each of several items, the item with
+// the same primary key, and nothing when the key differs in the lookup key
+// (acct) or only in a shared primary-key attribute (agrp, sync). Several
+// items, so a wrong posting (one every item shares, such as the
+// service's) cannot pass by luck.
+func TestHolder(t *testing.T) {
+	db, _ := openTest(t)
+	c := schema.GenericPassword
+	accts := []string{"alice", "bob", "carol", "dave", "erin"}
+	held := map[string]uint64{}
+	for _, a := range accts[:4] {
+		held[a] = insert(t, db, a, "s").Row
+	}
+	for _, a := range accts {
+		for _, tc := range []struct {
+			name string
+			set  *schema.Field
+			want bool
+		}{
+			{"same key", nil, a != "erin"},
+			{"other group", &schema.Field{Attr: c.Attr("agrp"), Value: schema.String("H")}, false},
+			{"synchronizable", &schema.Field{Attr: c.Attr("sync"), Value: schema.Number(1)}, false},
+		} {
+			f, sec := item(a, "other")
+			if tc.set != nil {
+				f = f.Set(tc.set.Attr, tc.set.Value)
+			}
+			s, err := db.Prepare(c, f, sec)
+			if err != nil {
+				t.Fatal(err)
+			}
+			db.View(func(tx *Tx) error {
+				got, err := tx.Holder(s)
+				if err != nil {
+					t.Fatal(err)
+				}
+				want, _ := tx.ByPrimaryKey(c, s.Fields)
+				if (got != nil) != tc.want || (want != nil) != tc.want {
+					t.Fatalf("%s, %s: Holder found=%v, ByPrimaryKey found=%v; want %v", a, tc.name, got != nil, want != nil, tc.want)
+				}
+				if got != nil && got.Row != held[a] {
+					t.Fatalf("%s, %s: Holder found row %d, want %d", a, tc.name, got.Row, held[a])
+				}
+				return nil
+			})
+		}
+	}
 }

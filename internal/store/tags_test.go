@@ -1,7 +1,10 @@
 package store
 
 import (
+	"bytes"
 	"fmt"
+	mrand "math/rand/v2"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -137,6 +140,75 @@ func TestTagCacheSharedSet(t *testing.T) {
 	for w := range set {
 		if set[w].Load() != before[w] {
 			t.Fatalf("way %d of a set holding %d values was replaced on a second round", w, tagWays)
+		}
+	}
+}
+
+// TestSearchTags checks the word-wise binary search against a linear scan
+// with bytes.Equal, for sorted runs of random tags (many sharing their
+// first eight bytes, so the second word decides) and for tags absent,
+// smaller or larger than every element.
+func TestSearchTags(t *testing.T) {
+	rng := mrand.New(mrand.NewPCG(1, 2))
+	for n := 0; n < 40; n++ {
+		run := make([]protect.Tag, n)
+		for i := range run {
+			for j := range run[i] {
+				run[i][j] = byte(rng.IntN(3)) // few values: long shared prefixes
+			}
+		}
+		slices.SortFunc(run, func(a, b protect.Tag) int { return bytes.Compare(a[:], b[:]) })
+		run = slices.Compact(run)
+		var flat []byte
+		for _, r := range run {
+			flat = append(flat, r[:]...)
+		}
+		for range 200 {
+			var q protect.Tag
+			for j := range q {
+				q[j] = byte(rng.IntN(3))
+			}
+			if rng.IntN(4) == 0 {
+				q[rng.IntN(len(q))] = 0xff // larger than anything in the run
+			}
+			want := slices.ContainsFunc(run, func(r protect.Tag) bool { return r == q })
+			if got := searchTags(flat, q); got != want {
+				t.Fatalf("run of %d: searchTags(%x) = %v, want %v", len(run), q, got, want)
+			}
+		}
+		for _, r := range run {
+			if !searchTags(flat, r) {
+				t.Fatalf("run of %d: member %x not found", len(run), r)
+			}
+		}
+	}
+}
+
+// TestComparePostingKeys checks the word-wise order of index keys against
+// bytes.Compare, with keys that share long prefixes (so every word gets to
+// decide) and the extremes.
+func TestComparePostingKeys(t *testing.T) {
+	rng := mrand.New(mrand.NewPCG(3, 4))
+	key := func() postingKey {
+		var k postingKey
+		for j := range k {
+			switch rng.IntN(4) {
+			case 0:
+				k[j] = 0xff
+			default:
+				k[j] = byte(rng.IntN(2))
+			}
+		}
+		return k
+	}
+	for range 20000 {
+		a, b := key(), key()
+		if rng.IntN(3) == 0 {
+			b = a
+			b[rng.IntN(len(b))] ^= 1
+		}
+		if got, want := comparePostingKeys(a, b), bytes.Compare(a[:], b[:]); got != want {
+			t.Fatalf("comparePostingKeys(%x, %x) = %d, want %d", a, b, got, want)
 		}
 	}
 }

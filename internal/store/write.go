@@ -21,6 +21,8 @@ type Sealed struct {
 
 	rec     []byte
 	posted  []protect.Tag
+	lookup  protect.Tag   // the lookup-key posting (one of posted)
+	shared  []protect.Tag // the primary key's tags outside the lookup key
 	version uint64
 }
 
@@ -211,7 +213,8 @@ func (db *DB) seal(c *schema.Class, row uint64, refID [16]byte, version uint64, 
 	}
 	fields = fields.Set(c.Attr("sha1"), schema.Data(contentHash(fields, secret)))
 
-	posted := db.postedTags(c, fields)
+	lookup := db.lookupTag(c, fields)
+	posted := db.postedTags(c, lookup, fields)
 	tags := db.attributeTags(c, fields)
 	hdr := make([]byte, headerBase, headerBase+(len(posted)+len(tags))*tagSize)
 	hdr[0] = recordFormat
@@ -243,7 +246,7 @@ func (db *DB) seal(c *schema.Class, row uint64, refID [16]byte, version uint64, 
 	pt = encodeFields(pt[:0], secret)
 	rec = protect.SealBlob(rec, &key, aad(abuf[:0], partSecret, &db.storeID, c.Code, row, hdr), pt)
 	clear(pt)
-	return &Sealed{Class: c, Row: row, Fields: fields, rec: rec, posted: posted, version: version}, nil
+	return &Sealed{Class: c, Row: row, Fields: fields, rec: rec, posted: posted, lookup: lookup, shared: db.sharedKeyTags(c, fields), version: version}, nil
 }
 
 // put stores a sealed item: its record, its postings, its version.
@@ -277,8 +280,8 @@ const appendFill = 0.95
 
 // postedTags returns the postings an item owns: its lookup key, its
 // indexed attributes and, for pkhh/klbl, the identity join tag.
-func (db *DB) postedTags(c *schema.Class, fields schema.Fields) []protect.Tag {
-	out := []protect.Tag{db.lookupTag(c, fields)}
+func (db *DB) postedTags(c *schema.Class, lookup protect.Tag, fields schema.Fields) []protect.Tag {
+	out := []protect.Tag{lookup}
 	for _, f := range fields {
 		if f.Attr.Has(schema.Indexed) {
 			out = append(out, db.Tag(c, f))
