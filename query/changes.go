@@ -1,6 +1,7 @@
 package query
 
 import (
+	"slices"
 	"sort"
 	"time"
 
@@ -75,6 +76,16 @@ func ParseChanges(class *schema.Class, attrs map[string]any) (*Changes, error) {
 // otherwise) or taken from accc. ResolveAccess must have run first.
 func (p *Plan) ApplyAddDefaults(now time.Time) error {
 	c := p.Class
+	// Room, in one allocation, for every attribute set below and the
+	// sync UUID the caller adds next, instead of a reallocation at each
+	// Set that outgrows the list.
+	room := 4 // cdat, mdat, pdmn, UUID
+	for _, a := range c.Attrs {
+		if a.Has(schema.NotNull) && !a.Has(schema.Reserved) {
+			room++
+		}
+	}
+	p.Fields = slices.Grow(p.Fields, room)
 	p.Fields = p.Fields.Set(c.Attr("cdat"), schema.Date(now))
 	p.Fields = p.Fields.Set(c.Attr("mdat"), schema.Date(now))
 	for _, a := range c.Attrs {

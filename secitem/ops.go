@@ -101,7 +101,12 @@ func (c *Client) add(attrs Dict) (any, error) {
 	if p.Return.Has(query.ReturnRef) {
 		item.Ref = refOrObject(attrs[ValueRef], c.makeRef(p.Class, item.Attrs, item.Secret, item.PersistentRef))
 	}
-	return query.Shape[Dict](p, []query.Item{item}), nil
+	res := query.Shape[Dict](p, []query.Item{item})
+	// The item's attributes are the sealed list, a copy (store.Prepare),
+	// and its secret was never in the plan's own buffer: nothing returned
+	// shares the plan.
+	p.Release()
+	return res, nil
 }
 
 // refOrObject prefers the caller's own object as an Add's returned ref.

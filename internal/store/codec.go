@@ -3,7 +3,6 @@ package store
 import (
 	"encoding/binary"
 	"errors"
-	"sort"
 	"time"
 
 	"github.com/secitemdb/secitemdb/schema"
@@ -31,8 +30,10 @@ var ErrCorrupt = errors.New("store: corrupt record")
 
 // encodeFields appends the plaintext encoding of fs to dst.
 func encodeFields(dst []byte, fs schema.Fields) []byte {
-	if !sort.SliceIsSorted(fs, func(i, j int) bool { return fs[i].Attr.Index() < fs[j].Attr.Index() }) {
-		panic("store: fields are not in schema order")
+	for i := 1; i < len(fs); i++ {
+		if fs[i].Attr.Index() < fs[i-1].Attr.Index() {
+			panic("store: fields are not in schema order")
+		}
 	}
 	start := len(dst)
 	for _, f := range fs {

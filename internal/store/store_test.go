@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"path/filepath"
+	"slices"
 	"testing"
 	"time"
 
@@ -575,5 +576,37 @@ func TestHolder(t *testing.T) {
 				return nil
 			})
 		}
+	}
+}
+
+// TestPrepareLeavesFieldsAlone checks that Prepare, which adds sha1 to the
+// attributes it seals, does not write into the caller's list (and that it
+// sizes the record exactly): sha1 sorts
+// before musr, so inserting it in place in a list with spare capacity
+// would shift the caller's own attributes (a group commit that runs an
+// Add's function again would then seal a damaged list).
+func TestPrepareLeavesFieldsAlone(t *testing.T) {
+	db, _ := openTest(t)
+	f, sec := item("alice", "pw")
+	roomy := append(make(schema.Fields, 0, len(f)+8), f...)
+	before := slices.Clone(roomy)
+	s, err := db.Prepare(schema.GenericPassword, roomy, sec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range before {
+		if roomy[i].Attr != before[i].Attr {
+			t.Fatalf("Prepare changed the caller's attribute %d: %s became %s", i, before[i].Attr.Code, roomy[i].Attr.Code)
+		}
+	}
+	if _, ok := s.Fields.Get("sha1"); !ok {
+		t.Fatal("the sealed attributes have no sha1")
+	}
+	if len(s.Fields) != len(before)+1 {
+		t.Fatalf("sealed %d attributes, want %d", len(s.Fields), len(before)+1)
+	}
+	// The record is allocated once, at its final size.
+	if cap(s.rec) != len(s.rec) {
+		t.Fatalf("record of %d bytes in a buffer of %d", len(s.rec), cap(s.rec))
 	}
 }

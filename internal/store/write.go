@@ -211,41 +211,52 @@ func (db *DB) seal(c *schema.Class, row uint64, refID [16]byte, version uint64, 
 	if err != nil {
 		return nil, err
 	}
-	fields = fields.Set(c.Attr("sha1"), schema.Data(contentHash(fields, secret)))
+	// The attributes with sha1 go to a list of their own: inserting sha1
+	// into the caller's list, when it has spare capacity, would shift the
+	// caller's own attributes in place.
+	sum := contentHash(fields, secret)
+	fields = append(make(schema.Fields, 0, len(fields)+1), fields...).Set(c.Attr("sha1"), schema.Data(sum))
 
 	lookup := db.lookupTag(c, fields)
 	posted := db.postedTags(c, lookup, fields)
 	tags := db.attributeTags(c, fields)
-	hdr := make([]byte, headerBase, headerBase+(len(posted)+len(tags))*tagSize)
-	hdr[0] = recordFormat
-	binary.BigEndian.PutUint32(hdr[offKeyID:], keyID)
-	copy(hdr[offRefID:], refID[:])
-	binary.BigEndian.PutUint64(hdr[offVersion:], version)
-	hdr[offCounts] = byte(len(posted))
-	hdr[offCounts+1] = byte(len(tags))
+
+	// Both plaintexts are encoded first, so that the record is allocated
+	// once, at its final size, and sealed into in place.
+	pt := encodeFields(nil, fields)
+	nAttrs := len(pt)
+	pt = encodeFields(pt, secret)
+	defer clear(pt)
+	hdrLen := headerBase + (len(posted)+len(tags))*tagSize
+	sealedAttrs := nAttrs + protect.BlobOverhead
+	size := hdrLen + protect.WrappedItemKeySize + uvarintLen(uint64(sealedAttrs)) + sealedAttrs + len(pt) - nAttrs + protect.BlobOverhead
+
+	rec := make([]byte, headerBase, size)
+	rec[0] = recordFormat
+	binary.BigEndian.PutUint32(rec[offKeyID:], keyID)
+	copy(rec[offRefID:], refID[:])
+	binary.BigEndian.PutUint64(rec[offVersion:], version)
+	rec[offCounts] = byte(len(posted))
+	rec[offCounts+1] = byte(len(tags))
 	for _, t := range posted {
-		hdr = append(hdr, t[:]...)
+		rec = append(rec, t[:]...)
 	}
 	for _, t := range tags {
-		hdr = append(hdr, t[:]...)
+		rec = append(rec, t[:]...)
 	}
+	hdr := rec[:hdrLen:hdrLen]
 
 	key := protect.NewItemKey()
 	defer key.Wipe()
 	var abuf [512]byte
-	rec := hdr
 	a := aad(abuf[:0], partKey, &db.storeID, c.Code, row, hdr)
 	rec, err = db.kb.WrapItemKey(rec, keyID, &key, a)
 	if err != nil {
 		return nil, status.New(status.InteractionNotAllowed, "the %s class key is not available in this lock state", pdmn.Str)
 	}
-	pt := encodeFields(nil, fields)
-	sealedAttrs := protect.SealBlob(nil, &key, aad(abuf[:0], partAttrs, &db.storeID, c.Code, row, hdr), pt)
-	rec = binary.AppendUvarint(rec, uint64(len(sealedAttrs)))
-	rec = append(rec, sealedAttrs...)
-	pt = encodeFields(pt[:0], secret)
-	rec = protect.SealBlob(rec, &key, aad(abuf[:0], partSecret, &db.storeID, c.Code, row, hdr), pt)
-	clear(pt)
+	rec = binary.AppendUvarint(rec, uint64(sealedAttrs))
+	rec = protect.SealBlob(rec, &key, aad(abuf[:0], partAttrs, &db.storeID, c.Code, row, hdr), pt[:nAttrs])
+	rec = protect.SealBlob(rec, &key, aad(abuf[:0], partSecret, &db.storeID, c.Code, row, hdr), pt[nAttrs:])
 	return &Sealed{Class: c, Row: row, Fields: fields, rec: rec, posted: posted, lookup: lookup, shared: db.sharedKeyTags(c, fields), version: version}, nil
 }
 
