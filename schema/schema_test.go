@@ -206,7 +206,7 @@ func TestCodeTableCheap(t *testing.T) {
 // have few values (their tags are cached); account and service do not.
 func TestFewValues(t *testing.T) {
 	for _, c := range Classes() {
-		for _, code := range []string{"sync", "tomb", "musr", "agrp", "pdmn"} {
+		for _, code := range []string{"sync", "tomb", "musr", "agrp", "pdmn", "ggrp"} {
 			if !c.Attr(code).Has(FewValues) {
 				t.Errorf("%s.%s lacks FewValues", c.Code, code)
 			}

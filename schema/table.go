@@ -42,7 +42,7 @@ var tail = []Attr{
 	{Code: "pcsk", Kind: Blob, Flags: r, Name: "kSecAttrPCSPlaintextPublicKey"},
 	{Code: "pcsi", Kind: Blob, Flags: r, Name: "kSecAttrPCSPlaintextPublicIdentity"},
 	{Code: "clip", Kind: NumberKind, Flags: Reserved, Name: "kSecAttrAppClipItem"},
-	{Code: "ggrp", Kind: StringKind, Flags: p | r | o, Name: "kSecAttrSharingGroup"},
+	{Code: "ggrp", Kind: StringKind, Flags: p | r | o | f, Name: "kSecAttrSharingGroup"},
 	{Code: "v_Data", Kind: DataKind, Flags: d, Name: "kSecValueData"},
 }
 

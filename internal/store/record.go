@@ -1,6 +1,7 @@
 package store
 
 import (
+	"cmp"
 	"encoding/binary"
 
 	"github.com/secitemdb/secitemdb/protect"
@@ -124,6 +125,14 @@ func (r *Record) hasPosted(t protect.Tag) bool {
 // The comparison in searchTags assumes 12-byte tags; this fails to compile
 // otherwise.
 var _ = [1]int{}[tagSize-12]
+
+// compareTags orders tags as bytes.Compare does, a word at a time.
+func compareTags(a, b protect.Tag) int {
+	if c := cmp.Compare(binary.BigEndian.Uint64(a[:8]), binary.BigEndian.Uint64(b[:8])); c != 0 {
+		return c
+	}
+	return cmp.Compare(binary.BigEndian.Uint32(a[8:]), binary.BigEndian.Uint32(b[8:]))
+}
 
 // searchTags binary-searches a sorted run of tags. A tag compares as a
 // big-endian 64-bit word and then a 32-bit one, which orders tags as

@@ -144,8 +144,8 @@ func TestTagCacheSharedSet(t *testing.T) {
 	}
 }
 
-// TestSearchTags checks the word-wise binary search against a linear scan
-// with bytes.Equal, for sorted runs of random tags (many sharing their
+// TestSearchTags checks the word-wise binary search against a linear scan,
+// and the word-wise order against bytes.Compare, for sorted runs of random tags (many sharing their
 // first eight bytes, so the second word decides) and for tags absent,
 // smaller or larger than every element.
 func TestSearchTags(t *testing.T) {
@@ -170,6 +170,11 @@ func TestSearchTags(t *testing.T) {
 			}
 			if rng.IntN(4) == 0 {
 				q[rng.IntN(len(q))] = 0xff // larger than anything in the run
+			}
+			for _, r := range run {
+				if got, want := compareTags(q, r), bytes.Compare(q[:], r[:]); got != want {
+					t.Fatalf("compareTags(%x, %x) = %d, want %d", q, r, got, want)
+				}
 			}
 			want := slices.ContainsFunc(run, func(r protect.Tag) bool { return r == q })
 			if got := searchTags(flat, q); got != want {

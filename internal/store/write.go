@@ -323,7 +323,7 @@ func (db *DB) attributeTags(c *schema.Class, fields schema.Fields) []protect.Tag
 }
 
 func dedupe(tags []protect.Tag) []protect.Tag {
-	slices.SortFunc(tags, func(a, b protect.Tag) int { return bytes.Compare(a[:], b[:]) })
+	slices.SortFunc(tags, compareTags)
 	return slices.Compact(tags)
 }
 
