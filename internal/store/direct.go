@@ -27,8 +27,9 @@ import (
 // goroutine's stack overflows (a crash no recover catches); it fails the
 // call with errSecDecode through the transaction's guard instead.
 //
-// Write transactions keep bbolt's cursors: their changes live in nodes in
-// memory, not in the map.
+// Write transactions keep bbolt's cursors, whose changes live in nodes in
+// memory, not in the map; the one exception is the index before the
+// transaction changes it (see direct).
 
 // Bucket references for direct lookups.
 type bucketRef uint8
@@ -85,10 +86,24 @@ type mapping struct {
 
 // direct returns the mapping and the root of bucket ref for a direct
 // lookup, or ok false when the lookup must go through bbolt (a write
-// transaction, or an inline or missing bucket).
+// transaction, except in an index it has not changed; an inline or missing
+// bucket).
+//
+// A write transaction that has not changed the index sees the committed
+// index, page for page: its changes would live in bbolt's nodes, and bbolt
+// allocates pages (and may remap the file) only while committing. The
+// uniqueness probe of every Add runs there, before any merge or removal.
 func (tx *Tx) direct(ref bucketRef) (m *mapping, root uint64, ok bool) {
 	if tx.writable {
-		return nil, 0, false
+		if ref != refIndex || tx.indexWritten {
+			return nil, 0, false
+		}
+		b := tx.index()
+		if b == nil {
+			return nil, 0, false
+		}
+		root = uint64(b.Root()) // its committed root: unchanged until the commit
+		return tx.mapped(), root, root != 0
 	}
 	if tx.roots == nil {
 		tx.roots = tx.db.rootsAt(tx.btx)

@@ -399,3 +399,69 @@ func TestDirectCycleFailsTheCall(t *testing.T) {
 		return nil
 	})
 }
+
+// TestWriteTxIndexDirect checks the direct index lookups of a write
+// transaction: they run while it has not changed the index, they find the
+// committed postings (an Add's uniqueness probe), and once it changes the
+// index (a removal, a merge) its lookups go through bbolt and see the
+// change.
+func TestWriteTxIndexDirect(t *testing.T) {
+	db, _ := openTest(t)
+	c := schema.GenericPassword
+	insertMany(t, db, "a", 300, "s") // enough postings for the index to leave its root page
+	mergeLogNow(t, db)
+	f, _ := item("a007", "s")
+	g, _ := item("a123", "s")
+	err := db.Update(func(tx *Tx) error {
+		if cur := tx.indexCursor(); true {
+			_, direct := cur.(*mcursor)
+			tx.releaseCursor(cur)
+			if !direct {
+				t.Fatal("a write transaction that has not changed the index does not read it directly")
+			}
+		}
+		r, err := tx.ByPrimaryKey(c, f)
+		if err != nil || r == nil {
+			t.Fatalf("direct probe: %v, %v; want the item", r, err)
+		}
+		if err := tx.Delete(r); err != nil {
+			t.Fatal(err)
+		}
+		if cur := tx.indexCursor(); true {
+			_, direct := cur.(*mcursor)
+			tx.releaseCursor(cur)
+			if direct {
+				t.Fatal("after removing postings from the index, lookups still read the committed pages")
+			}
+		}
+		if r, err := tx.ByPrimaryKey(c, f); err != nil || r != nil {
+			t.Fatalf("after the delete: %v, %v; want none", r, err)
+		}
+		if r, err := tx.ByPrimaryKey(c, g); err != nil || r == nil {
+			t.Fatalf("another item after the delete: %v, %v; want it", r, err)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A merge in a write transaction: the merged postings are found.
+	insertMany(t, db, "b", 50, "s")
+	h, _ := item("b042", "s")
+	err = db.Update(func(tx *Tx) error {
+		if err := tx.mergeLog(); err != nil {
+			return err
+		}
+		if !tx.indexWritten {
+			t.Fatal("a merge did not mark the index changed")
+		}
+		r, err := tx.ByPrimaryKey(c, h)
+		if err != nil || r == nil {
+			t.Fatalf("after a merge in the transaction: %v, %v; want the item", r, err)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}

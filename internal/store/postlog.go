@@ -456,7 +456,7 @@ func (tx *Tx) unpost(t protect.Tag, row uint64) error {
 	key := make([]byte, tagSize+8)
 	copy(key, t[:])
 	binary.BigEndian.PutUint64(key[tagSize:], row)
-	return tx.index().Delete(key)
+	return tx.indexForWrite().Delete(key)
 }
 
 // endLogged ends the live log entry of (t, row), if there is one.
@@ -631,7 +631,7 @@ func (tx *Tx) putMerged(s int) error {
 		keys = append(keys, k)
 	})
 	slices.SortFunc(keys, comparePostingKeys)
-	idx := tx.index()
+	idx := tx.indexForWrite()
 	for i := range keys {
 		if err := idx.Put(keys[i][:], nil); err != nil {
 			return err

@@ -16,7 +16,8 @@
 //
 // Read transactions look keys up in bbolt's memory map themselves, with
 // bbolt answering whenever a page fails the reader's checks (direct.go);
-// write transactions go through bbolt's buckets and cursors.
+// write transactions go through bbolt's buckets and cursors, except for
+// index lookups made before they change the index.
 package store
 
 import (
@@ -372,6 +373,10 @@ type Tx struct {
 	roots  *bucketRoots
 	mc     mcursor
 	mcBusy bool
+	// indexWritten is set once a write transaction changes the index (or
+	// replaces its bucket): from then on its lookups in the index go
+	// through bbolt, which holds the changes (see direct).
+	indexWritten bool
 
 	// Buffers for one compiled query at a time (see compile).
 	tagBuf       [16]protect.Tag
@@ -519,12 +524,20 @@ func (m *mapping) fits(v []byte) bool {
 	return p+uintptr(len(v)) <= base+uintptr(len(m.data))
 }
 
-// index returns the postings bucket.
+// index returns the postings bucket, for reading.
 func (tx *Tx) index() *bbolt.Bucket {
 	if tx.bIndex == nil {
 		tx.bIndex = tx.btx.Bucket(bucketIndex)
 	}
 	return tx.bIndex
+}
+
+// indexForWrite returns the postings bucket for a change: every change to
+// the index goes through it, so that the transaction's later lookups see
+// the change (see direct).
+func (tx *Tx) indexForWrite() *bbolt.Bucket {
+	tx.indexWritten = true
+	return tx.index()
 }
 
 // vers returns the version-table bucket.
@@ -538,6 +551,7 @@ func (tx *Tx) vers() *bbolt.Bucket {
 // forgetBuckets drops the cached handles (after buckets are recreated).
 func (tx *Tx) forgetBuckets() {
 	tx.bIndex, tx.bVers, tx.bTip, tx.bItems = nil, nil, nil, [4]*bbolt.Bucket{}
+	tx.indexWritten = true // the buckets were replaced
 }
 
 // View runs fn in a read-only transaction.

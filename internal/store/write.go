@@ -141,7 +141,7 @@ func (tx *Tx) removePostings(r *Record) error {
 // damaged to say which it owns (a full index scan; only for corrupt rows).
 func (tx *Tx) removeAllPostings(row uint64) error {
 	tx.unpostRow(row)
-	idx := tx.index()
+	idx := tx.indexForWrite()
 	var dead [][]byte
 	cur := idx.Cursor()
 	for k, _ := cur.First(); k != nil; k, _ = cur.Next() {
