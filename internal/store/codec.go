@@ -28,6 +28,27 @@ const maxFieldSize = schema.MaxValueSize
 // ErrCorrupt is returned when stored bytes do not decode.
 var ErrCorrupt = errors.New("store: corrupt record")
 
+// encodedLen returns the length of fs's encoding (see encodeFields), so a
+// buffer for plaintexts can be allocated once: a buffer that grew by
+// appending would leave copies of its earlier contents behind, uncleared.
+func encodedLen(fs schema.Fields) int {
+	n := 1 // the terminating zero
+	for _, f := range fs {
+		n += 1 + len(f.Attr.Code) + 1
+		switch f.Value.T {
+		case schema.TString:
+			n += uvarintLen(uint64(len(f.Value.Str))) + len(f.Value.Str)
+		case schema.TData:
+			n += uvarintLen(uint64(len(f.Value.Data))) + len(f.Value.Data)
+		case schema.TNumber:
+			n += 1 + 8
+		case schema.TDate:
+			n += 1 + 12
+		}
+	}
+	return (n + padBlock - 1) / padBlock * padBlock
+}
+
 // encodeFields appends the plaintext encoding of fs to dst.
 func encodeFields(dst []byte, fs schema.Fields) []byte {
 	for i := 1; i < len(fs); i++ {

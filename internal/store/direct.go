@@ -77,8 +77,9 @@ func damaged(format string, args ...any) {
 	panic(errDamagedPage{fmt.Sprintf(format, args...)})
 }
 
-// mapping is the committed file as a read transaction sees it: data holds
-// the pages below its high-water mark.
+// mapping is the committed file as a transaction sees it: data holds the
+// pages below its high-water mark (for a write transaction, the committed
+// one: it allocates pages only while committing).
 type mapping struct {
 	data []byte
 	ps   uint64
@@ -91,8 +92,12 @@ type mapping struct {
 //
 // A write transaction that has not changed the index sees the committed
 // index, page for page: its changes would live in bbolt's nodes, and bbolt
-// allocates pages (and may remap the file) only while committing. The
-// uniqueness probe of every Add runs there, before any merge or removal.
+// allocates pages (and may remap the file) only while committing, so the
+// mapped pages stay where they are until then although a write
+// transaction holds no map lock. The uniqueness probe of an Add usually
+// runs there: merges come after the group's functions, and only a removal
+// from the index (an earlier member replacing a merged tombstone, say)
+// sends the later probes of its transaction to bbolt.
 func (tx *Tx) direct(ref bucketRef) (m *mapping, root uint64, ok bool) {
 	if tx.writable {
 		if ref != refIndex || tx.indexWritten {
@@ -138,11 +143,13 @@ func (db *DB) rootsAt(btx *bbolt.Tx) *bucketRoots {
 	return r
 }
 
-// mapOf returns the pages of read transaction btx's commit.
+// mapOf returns the pages of btx's commit (for a write transaction, of the
+// commit it started from).
 func mapOf(btx *bbolt.Tx) mapping {
 	info := btx.DB().Info()
-	// The map is not Go memory: it stays where it is while the
-	// transaction holds bbolt's map lock.
+	// The map is not Go memory: it stays where it is while a read
+	// transaction holds bbolt's map lock, and, for a write transaction,
+	// until it commits (only a commit grows and remaps the file).
 	base := *(*unsafe.Pointer)(unsafe.Pointer(&info.Data))
 	return mapping{data: unsafe.Slice((*byte)(base), btx.Size()), ps: uint64(info.PageSize)}
 }

@@ -403,8 +403,11 @@ func TestDirectCycleFailsTheCall(t *testing.T) {
 // TestWriteTxIndexDirect checks the direct index lookups of a write
 // transaction: they run while it has not changed the index, they find the
 // committed postings (an Add's uniqueness probe), and once it changes the
-// index (a removal, a merge) its lookups go through bbolt and see the
-// change.
+// index (a removal, a merge) its lookups go through bbolt. The merge is
+// the case that shows the lookups see the change: after a removal the
+// record is gone too, and candidates are checked against their records,
+// so a stale posting would be skipped either way (the cursor's kind is
+// what that case checks).
 func TestWriteTxIndexDirect(t *testing.T) {
 	db, _ := openTest(t)
 	c := schema.GenericPassword
@@ -463,5 +466,40 @@ func TestWriteTxIndexDirect(t *testing.T) {
 	})
 	if err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestIndexWritesMarkTheTransaction checks the rule direct lookups in a
+// write transaction rest on: every path that changes the index (or
+// replaces its bucket) marks the transaction, so its later lookups go
+// through bbolt.
+func TestIndexWritesMarkTheTransaction(t *testing.T) {
+	db, _ := openTest(t)
+	recs := insertMany(t, db, "a", 40, "s")
+	mergeLogNow(t, db)
+	for _, tc := range []struct {
+		name   string
+		change func(tx *Tx) error
+	}{
+		{"a removal from the index (unpost)", func(tx *Tx) error { return tx.Delete(recs[0]) }},
+		{"a row whose header is unreadable (removeAllPostings)", func(tx *Tx) error { return tx.removeAllPostings(recs[1].Row) }},
+		{"a merge (putMerged)", func(tx *Tx) error { return tx.putMerged(allSlices) }},
+		{"replaced buckets (forgetBuckets)", func(tx *Tx) error { tx.forgetBuckets(); return nil }},
+	} {
+		err := db.Update(func(tx *Tx) error {
+			if tx.indexWritten {
+				t.Fatalf("%s: a new write transaction is already marked", tc.name)
+			}
+			if err := tc.change(tx); err != nil {
+				return err
+			}
+			if !tx.indexWritten {
+				t.Fatalf("%s: the transaction is not marked as having changed the index", tc.name)
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatalf("%s: %v", tc.name, err)
+		}
 	}
 }

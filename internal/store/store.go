@@ -367,8 +367,9 @@ type Tx struct {
 	spareArr [8]*bbolt.Cursor
 
 	// The mapped data as this transaction sees it (see mapped), and for
-	// the direct lookups of a read transaction (see direct.go) the bucket
-	// roots of its commit and a cursor over the index.
+	// its direct lookups (see direct.go: a read transaction's, and a write
+	// transaction's in the index until it changes it) the bucket roots of
+	// its commit and a cursor over the index.
 	m      mapping
 	roots  *bucketRoots
 	mc     mcursor

@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -333,11 +334,15 @@ func TestDecodeShared(t *testing.T) {
 	if string(first.Data) != "First" {
 		t.Fatal("shared decode copied the value")
 	}
-	if cap(first.Data) != len(first.Data) {
-		t.Fatalf("a shared value has capacity %d beyond its %d bytes", cap(first.Data), len(first.Data))
+	for _, f := range dec {
+		if cap(f.Value.Data) != len(f.Value.Data) {
+			t.Fatalf("shared value %s has capacity %d beyond its %d bytes", f.Attr.Code, cap(f.Value.Data), len(f.Value.Data))
+		}
 	}
-	_ = append(first.Data, "XXXXXXXXXXXXXXXX"...)
-	if again, _ := dec.Get("bin0"); string(again.Data) != "second" {
+	// Appending to the value encoded first must not reach the next one.
+	next := string(dec[1].Value.Data)
+	_ = append(dec[0].Value.Data, "XXXXXXXXXXXXXXXX"...)
+	if string(dec[1].Value.Data) != next {
 		t.Fatal("appending to one shared value changed the next")
 	}
 	copied, err := decodeFields(c, enc)
@@ -346,6 +351,30 @@ func TestDecodeShared(t *testing.T) {
 	}
 	if v, _ := copied.Get("v_Data"); &v.Data[0] == &first.Data[0] {
 		t.Fatal("decodeFields shared the buffer")
+	}
+}
+
+// TestEncodedLen checks that encodedLen, which sizes the plaintext buffer
+// before encoding, agrees with encodeFields: every kind of value, lengths
+// whose uvarint takes one, two and three bytes, and lists that end on a
+// padding boundary or just past one.
+func TestEncodedLen(t *testing.T) {
+	c := schema.InternetPassword
+	f, s := item("alice", "secret")
+	lists := []schema.Fields{nil, f, s}
+	for _, n := range []int{0, 1, 127, 128, 300, 16383, 16384, 20000} {
+		lists = append(lists, schema.Fields{}.
+			Set(c.Attr("v_Data"), schema.Data(make([]byte, n))).
+			Set(c.Attr("bin0"), schema.Data([]byte("x"))))
+		lists = append(lists, schema.Fields{}.Set(c.Attr("acct"), schema.String(strings.Repeat("a", n))))
+	}
+	for pad := range padBlock + 1 {
+		lists = append(lists, schema.Fields{}.Set(c.Attr("acct"), schema.String(strings.Repeat("b", pad))))
+	}
+	for i, fs := range lists {
+		if got, want := encodedLen(fs), len(encodeFields(nil, fs)); got != want {
+			t.Fatalf("list %d: encodedLen %d, encoding %d bytes", i, got, want)
+		}
 	}
 }
 

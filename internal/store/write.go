@@ -221,9 +221,11 @@ func (db *DB) seal(c *schema.Class, row uint64, refID [16]byte, version uint64, 
 	posted := db.postedTags(c, lookup, fields)
 	tags := db.attributeTags(c, fields)
 
-	// Both plaintexts are encoded first, so that the record is allocated
-	// once, at its final size, and sealed into in place.
-	pt := encodeFields(nil, fields)
+	// Both plaintexts are encoded first, into one buffer allocated at its
+	// final size (so no outgrown copy of a secret is left uncleared), and
+	// the record is allocated once, at its final size, and sealed into in
+	// place.
+	pt := encodeFields(make([]byte, 0, encodedLen(fields)+encodedLen(secret)), fields)
 	nAttrs := len(pt)
 	pt = encodeFields(pt, secret)
 	defer clear(pt)
