@@ -217,3 +217,61 @@ func TestComparePostingKeys(t *testing.T) {
 		}
 	}
 }
+
+// TestItemTags checks that itemTags, which computes each tag once, gives
+// what computing the three lists apart gives: for a generic password, one
+// missing some primary-key attributes, and a key and a certificate that
+// carry the identity join attributes (klbl, pkhh).
+func TestItemTags(t *testing.T) {
+	db, _ := openTestWith(t, Options{})
+	f, _ := item("alice", "s")
+	sparse := schema.Fields{}.
+		Set(schema.GenericPassword.Attr("acct"), schema.String("bob")).
+		Set(schema.GenericPassword.Attr("pdmn"), schema.String("ak"))
+	key := schema.Fields{}.
+		Set(schema.Key.Attr("klbl"), schema.Data([]byte("label"))).
+		Set(schema.Key.Attr("atag"), schema.Data([]byte("tag"))).
+		Set(schema.Key.Attr("pdmn"), schema.String("ak"))
+	cert := schema.Fields{}.
+		Set(schema.Certificate.Attr("pkhh"), schema.Data([]byte("label"))).
+		Set(schema.Certificate.Attr("issr"), schema.Data([]byte("issuer"))).
+		Set(schema.Certificate.Attr("pdmn"), schema.String("ak"))
+	for _, tc := range []struct {
+		c      *schema.Class
+		fields schema.Fields
+	}{{schema.GenericPassword, f}, {schema.GenericPassword, sparse}, {schema.Key, key}, {schema.Certificate, cert}} {
+		c := tc.c
+		lookup := db.lookupTag(c, tc.fields)
+		wantPosted := []protect.Tag{lookup}
+		var wantTags []protect.Tag
+		for _, f := range tc.fields {
+			wantTags = append(wantTags, db.Tag(c, f))
+			if f.Attr.Has(schema.Indexed) {
+				wantPosted = append(wantPosted, db.Tag(c, f))
+			}
+			if f.Attr.Has(schema.JoinKey) {
+				wantPosted = append(wantPosted, db.JoinTag(f.Value.Bytes()))
+			}
+		}
+		for _, a := range c.PrimaryKey() {
+			if _, ok := tc.fields.Get(a.Code); !ok {
+				def, _ := a.Default()
+				wantTags = append(wantTags, db.Tag(c, schema.Field{Attr: a, Value: def}))
+			}
+		}
+		posted, tags, shared := db.itemTags(c, lookup, tc.fields)
+		if !slices.Equal(posted, dedupe(wantPosted)) {
+			t.Errorf("%s: postings differ", c.Code)
+		}
+		if !slices.Equal(tags, dedupe(wantTags)) {
+			t.Errorf("%s: attribute tags differ", c.Code)
+		}
+		wantShared := db.sharedKeyTags(c, tc.fields)
+		if !slices.Equal(dedupe(slices.Clone(shared)), dedupe(wantShared)) {
+			t.Errorf("%s: shared primary-key tags differ", c.Code)
+		}
+		if len(shared) != len(wantShared) {
+			t.Errorf("%s: %d shared tags, want %d", c.Code, len(shared), len(wantShared))
+		}
+	}
+}

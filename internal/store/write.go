@@ -218,8 +218,7 @@ func (db *DB) seal(c *schema.Class, row uint64, refID [16]byte, version uint64, 
 	fields = append(make(schema.Fields, 0, len(fields)+1), fields...).Set(c.Attr("sha1"), schema.Data(sum))
 
 	lookup := db.lookupTag(c, fields)
-	posted := db.postedTags(c, lookup, fields)
-	tags := db.attributeTags(c, fields)
+	posted, tags, shared := db.itemTags(c, lookup, fields)
 
 	// Both plaintexts are encoded first, into one buffer allocated at its
 	// final size (so no outgrown copy of a secret is left uncleared), and
@@ -259,7 +258,7 @@ func (db *DB) seal(c *schema.Class, row uint64, refID [16]byte, version uint64, 
 	rec = binary.AppendUvarint(rec, uint64(sealedAttrs))
 	rec = protect.SealBlob(rec, &key, aad(abuf[:0], partAttrs, &db.storeID, c.Code, row, hdr), pt[:nAttrs])
 	rec = protect.SealBlob(rec, &key, aad(abuf[:0], partSecret, &db.storeID, c.Code, row, hdr), pt[nAttrs:])
-	return &Sealed{Class: c, Row: row, Fields: fields, rec: rec, posted: posted, lookup: lookup, shared: db.sharedKeyTags(c, fields), version: version}, nil
+	return &Sealed{Class: c, Row: row, Fields: fields, rec: rec, posted: posted, lookup: lookup, shared: shared, version: version}, nil
 }
 
 // put stores a sealed item: its record, its postings, its version.
@@ -291,37 +290,43 @@ func (tx *Tx) put(s *Sealed) (*Record, error) {
 // like the index's).
 const appendFill = 0.95
 
-// postedTags returns the postings an item owns: its lookup key, its
-// indexed attributes and, for pkhh/klbl, the identity join tag.
-func (db *DB) postedTags(c *schema.Class, lookup protect.Tag, fields schema.Fields) []protect.Tag {
-	out := []protect.Tag{lookup}
+// itemTags returns an item's tags, computing each once:
+//   - posted: the postings it owns (its lookup key, its indexed
+//     attributes and, for pkhh/klbl, the identity join tag);
+//   - tags: the tags of every attribute value an equality filter can
+//     match: the stored ones, plus the defaults of missing primary-key
+//     attributes (a missing vwht equals "" in a query, as the device's SQL
+//     column does);
+//   - shared: the tags of its primary-key attributes outside the lookup
+//     key, as sharedKeyTags gives them (for the uniqueness probe).
+func (db *DB) itemTags(c *schema.Class, lookup protect.Tag, fields schema.Fields) (posted, tags, shared []protect.Tag) {
+	posted = []protect.Tag{lookup}
+	tags = make([]protect.Tag, 0, len(fields)+len(c.PrimaryKey()))
 	for _, f := range fields {
+		t := db.Tag(c, f)
+		tags = append(tags, t)
 		if f.Attr.Has(schema.Indexed) {
-			out = append(out, db.Tag(c, f))
+			posted = append(posted, t)
 		}
 		if f.Attr.Has(schema.JoinKey) {
-			out = append(out, db.JoinTag(f.Value.Bytes()))
+			posted = append(posted, db.JoinTag(f.Value.Bytes()))
 		}
-	}
-	return dedupe(out)
-}
-
-// attributeTags returns the tags of every attribute value an equality
-// filter can match: the stored ones, plus the defaults of missing
-// primary-key attributes (a missing vwht equals "" in a query, as the
-// device's SQL column does).
-func (db *DB) attributeTags(c *schema.Class, fields schema.Fields) []protect.Tag {
-	out := make([]protect.Tag, 0, len(fields)+4)
-	for _, f := range fields {
-		out = append(out, db.Tag(c, f))
 	}
 	for _, a := range c.PrimaryKey() {
-		if _, ok := fields.Get(a.Code); !ok {
+		i := slices.IndexFunc(fields, func(f schema.Field) bool { return f.Attr.Code == a.Code })
+		var t protect.Tag
+		if i >= 0 {
+			t = tags[i] // tags[:len(fields)] follow fields
+		} else {
 			def, _ := a.Default()
-			out = append(out, db.Tag(c, schema.Field{Attr: a, Value: def}))
+			t = db.Tag(c, schema.Field{Attr: a, Value: def})
+			tags = append(tags, t)
+		}
+		if !slices.Contains(c.LookupKey(), a) {
+			shared = append(shared, t)
 		}
 	}
-	return dedupe(out)
+	return dedupe(posted), dedupe(tags), shared
 }
 
 func dedupe(tags []protect.Tag) []protect.Tag {
