@@ -1,6 +1,7 @@
 package store
 
 import (
+	"bytes"
 	"encoding/binary"
 	"fmt"
 	"io"
@@ -13,8 +14,10 @@ import (
 // included; no page is reached twice (so there is no cycle); element
 // tables and the keys and values they point to lie inside their page;
 // inline buckets are well formed; no reachable page is also on the
-// freelist. It returns the problems it found (at most max) and whether the
-// tree can be trusted to iterate (no cycle, no page out of bounds).
+// freelist; keys ascend and lie where a search looks for them (a damaged
+// branch key hides a run of records from lookups while iteration still
+// sees them). It returns the problems it found (at most max) and whether
+// the tree can be trusted to iterate (no cycle, no page out of bounds).
 //
 // bbolt has a checker of its own, but it trusts exactly these fields: a
 // damaged overflow count makes it loop for hours, and a damaged element
@@ -71,11 +74,11 @@ func walk(path string, txid uint64, max int, shallow bool) (problems []string, s
 		// lists (one outside the file, or a meta page, would be
 		// overwritten).
 		w.freelist(meta.freelist)
-		w.tree(meta.root, 0, true)
+		w.tree(meta.root, 0, true, nil, nil)
 		return
 	}
 	free, stored := w.freelist(meta.freelist)
-	w.tree(meta.root, 0, true)
+	w.tree(meta.root, 0, true, nil, nil)
 	for id := range free {
 		if w.seen[id] {
 			w.fail("page %d is both in use and on the freelist", id)
@@ -211,8 +214,10 @@ const (
 // (rootTree) is read whole even by the cheap walk: its leaves hold the
 // buckets, which the walk must follow, inline ones included. (A small
 // store's inline buckets can outgrow one page, and bbolt then splits the
-// root bucket into a branch and leaves.)
-func (w *walker) tree(id uint64, depth int, rootTree bool) {
+// root bucket into a branch and leaves.) Every key of the subtree must lie
+// in [lo, hi) (nil: unbounded), the range a search routes to it (see
+// nodes).
+func (w *walker) tree(id uint64, depth int, rootTree bool, lo, hi []byte) {
 	if depth > maxDepth {
 		w.fail("the tree is deeper than %d levels at page %d", maxDepth, id)
 		return
@@ -221,14 +226,47 @@ func (w *walker) tree(id uint64, depth int, rootTree bool) {
 	if !ok {
 		return
 	}
-	w.nodes(b, id, depth, w.shallow && !rootTree && len(b) == 16, rootTree)
+	w.nodes(b, id, depth, w.shallow && !rootTree && len(b) == 16, rootTree, lo, hi)
+}
+
+// note records a problem that leaves the tree safe to iterate.
+func (w *walker) note(format string, args ...any) {
+	if len(w.problems) < w.max {
+		w.problems = append(w.problems, "file structure: "+fmt.Sprintf(format, args...))
+	}
+}
+
+// elemKeyAt returns element i's key in page b, or nil when it lies
+// outside the page (the loop over the elements reports that).
+func elemKeyAt(b []byte, i uint64, leaf bool) []byte {
+	ne := binary.NativeEndian
+	e := 16 + i*16
+	if e+16 > uint64(len(b)) {
+		return nil
+	}
+	pos, ksize := uint64(ne.Uint32(b[e:])), uint64(ne.Uint32(b[e+4:]))
+	if leaf {
+		pos, ksize = uint64(ne.Uint32(b[e+4:])), uint64(ne.Uint32(b[e+8:]))
+	}
+	if e+pos+ksize > uint64(len(b)) {
+		return nil
+	}
+	return b[e+pos : e+pos+ksize]
 }
 
 // nodes checks the elements of one page (or inline bucket page) b; of a
 // page the cheap walk read only the header of (headerOnly), just its type.
 // (An empty inline bucket is 16 bytes too, and is checked whole: bbolt
 // would read its element table past the bucket's value.)
-func (w *walker) nodes(b []byte, id uint64, depth int, headerOnly, rootTree bool) {
+//
+// The full walk also checks the keys a search relies on: ascending within
+// a page, and inside [lo, hi), the range its parent routes to it. A search
+// descends to the last child whose key is at or below the one sought (the
+// first child for anything smaller), so a key of child i must be at or
+// above key i (i > 0) and below key i+1. A damaged separator breaks only
+// that: iteration still sees every key, lookups miss a run of them (a
+// cursor walks children by position, never by key).
+func (w *walker) nodes(b []byte, id uint64, depth int, headerOnly, rootTree bool, lo, hi []byte) {
 	ne := binary.NativeEndian
 	flags, count := ne.Uint16(b[8:]), uint64(ne.Uint16(b[10:]))
 	if headerOnly {
@@ -254,15 +292,32 @@ func (w *walker) nodes(b []byte, id uint64, depth int, headerOnly, rootTree bool
 		w.fail("branch page %d has no elements", id)
 		return
 	}
+	var prev []byte
 	for i := uint64(0); i < count; i++ {
 		e := 16 + i*16
+		if key := elemKeyAt(b, i, leaf); key != nil && !w.shallow {
+			switch {
+			case prev != nil && bytes.Compare(key, prev) <= 0:
+				w.note("page %d: key %d is not above key %d (lookups of keys around it miss)", id, i, i-1)
+			case lo != nil && bytes.Compare(key, lo) < 0, hi != nil && bytes.Compare(key, hi) >= 0:
+				w.note("page %d: key %d lies outside the range its parent routes to the page (lookups of it miss)", id, i)
+			}
+			prev = key
+		}
 		if !leaf {
 			pos, ksize := uint64(ne.Uint32(b[e:])), uint64(ne.Uint32(b[e+4:]))
 			if e+pos+ksize > uint64(len(b)) {
 				w.fail("page %d: branch element %d points outside the page", id, i)
 				return
 			}
-			w.tree(ne.Uint64(b[e+8:]), depth+1, rootTree)
+			childLo, childHi := lo, hi
+			if i > 0 {
+				childLo = b[e+pos : e+pos+ksize]
+			}
+			if i+1 < count {
+				childHi = elemKeyAt(b, i+1, false)
+			}
+			w.tree(ne.Uint64(b[e+8:]), depth+1, rootTree, childLo, childHi)
 		} else {
 			lf, pos, ksize, vsize := ne.Uint32(b[e:]), uint64(ne.Uint32(b[e+4:])), uint64(ne.Uint32(b[e+8:])), uint64(ne.Uint32(b[e+12:]))
 			if e+pos+ksize+vsize > uint64(len(b)) {
@@ -276,11 +331,11 @@ func (w *walker) nodes(b []byte, id uint64, depth int, headerOnly, rootTree bool
 					return
 				}
 				if root := ne.Uint64(v); root != 0 {
-					w.tree(root, depth+1, false)
+					w.tree(root, depth+1, false, nil, nil)
 				} else if len(v) < 32 {
 					w.fail("page %d: inline bucket %d is too short", id, i)
 				} else {
-					w.nodes(v[16:], id, depth+1, false, false)
+					w.nodes(v[16:], id, depth+1, false, false, nil, nil)
 				}
 			}
 		}

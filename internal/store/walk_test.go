@@ -358,3 +358,58 @@ func TestWalkSplitRoot(t *testing.T) {
 		t.Fatalf("Open of a split root with a damaged inline bucket: %v", err)
 	}
 }
+
+// A damaged separator key in a branch page: iteration still sees every
+// record (a cursor walks children by position), but a lookup routed by key
+// misses a run of them. The full walk (Check) reports the keys outside the
+// range their parent routes to them, without calling the tree unsound; a
+// clean store has no such problem (TestWalkCleanStore).
+func TestWalkKeyOrder(t *testing.T) {
+	path := storeWith(t, 300)
+	var root uint64
+	boltView(t, path, func(btx *bbolt.Tx) { root = uint64(btx.Bucket(classBucket(schema.GenericPassword)).Root()) })
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ps := os.Getpagesize()
+	page := make([]byte, ps)
+	f.ReadAt(page, int64(root)*int64(ps))
+	f.Close()
+	ne := binary.NativeEndian
+	if ne.Uint16(page[8:]) != flagBranch || ne.Uint16(page[10:]) < 3 {
+		t.Fatalf("the records' root page %d is not a branch of three or more children", root)
+	}
+	// Raise the separator of child 1 to the largest row: its keys now lie
+	// below it, so lookups of them go to child 0.
+	e := 16 + 16
+	pos, ksize := int(ne.Uint32(page[e:])), int(ne.Uint32(page[e+4:]))
+	first := binary.BigEndian.Uint64(page[e+pos:])
+	if ksize != 8 {
+		t.Fatalf("a row key of %d bytes", ksize)
+	}
+	patchPage(t, path, root, e+pos, bytes.Repeat([]byte{0xff}, 8))
+
+	problems, sound := walkClosed(t, path)
+	if !sound {
+		t.Fatalf("a separator out of order made the tree unsound: %v", problems)
+	}
+	found := false
+	for _, p := range problems {
+		found = found || strings.Contains(p, "outside the range its parent routes")
+	}
+	if !found {
+		t.Fatalf("the walk did not report the keys a lookup misses: %v", problems)
+	}
+	db := reopen(t, path)
+	db.View(func(tx *Tx) error {
+		if tx.getRow(schema.GenericPassword, first) != nil {
+			t.Fatalf("row %d is still found by key: the damage did not take", first)
+		}
+		return nil
+	})
+	rep, err := db.Check()
+	if err != nil || len(rep.Problems) == 0 {
+		t.Fatalf("Check = %+v, %v; want the damaged separator reported", rep.Problems, err)
+	}
+}

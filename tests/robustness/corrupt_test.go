@@ -18,6 +18,13 @@ import (
 // item reads as its original value, or as not found or damaged. When the
 // store opens, Check names the damage that reached live data, and an item
 // that no longer reads can be added again.
+//
+// One loss is no damage Check can see: when the newest of bbolt's two meta
+// pages is damaged, bbolt opens the store at the other, one commit older,
+// exactly as after a crash that tore that meta page while it was written.
+// The last commit (the Add of the last item) is then gone and the store is
+// sound. Without a rollback anchor this cannot be told from the crash
+// (docs/reliability.md), so it is counted apart, not failed.
 func TestCorruptedFiles(t *testing.T) {
 	cases := runs(500, 50_000)
 	dir := t.TempDir()
@@ -41,7 +48,8 @@ func TestCorruptedFiles(t *testing.T) {
 		t.Fatal(err)
 	}
 	kinds := []string{"flip", "zero-page", "truncate", "garbage", "copy-page", "swap-pages", "both-metas"}
-	refused, opened, flagged, readable, readdedOK := map[string]int{}, 0, 0, 0, 0
+	refused, opened, flagged, readable, readdedOK, olderMeta := map[string]int{}, 0, 0, 0, 0, 0
+	lastKey := fmt.Sprintf("k%d", len(want)-1)
 	for i := 0; i < cases; i++ {
 		kind := kinds[i%len(kinds)]
 		img := damage(rng, orig, kind)
@@ -96,7 +104,11 @@ func TestCorruptedFiles(t *testing.T) {
 				}
 			}
 			if len(lost) > 0 && checkErr == nil && rep.OK() {
-				t.Fatalf("case %d (%s): %d items no longer read, but Check found nothing", i, kind, len(lost))
+				metaDamaged := len(img) < 2*pageSize || !bytes.Equal(img[:2*pageSize], orig[:2*pageSize])
+				if !metaDamaged || len(lost) != 1 || lost[0] != lastKey {
+					t.Fatalf("case %d (%s): %d items no longer read, but Check found nothing", i, kind, len(lost))
+				}
+				olderMeta++ // the last commit lost with the newest meta page
 			}
 			if len(lost) > 0 {
 				d := genp(lost[0])
@@ -113,8 +125,8 @@ func TestCorruptedFiles(t *testing.T) {
 			}
 		}()
 	}
-	t.Logf("BI-2: %d damaged files: %d refused at Open %v, %d opened (%d flagged by Check); %d item reads returned the right plaintext, 0 a wrong one, 0 panics; %d damaged items added again",
-		cases, cases-opened, refused, opened, flagged, readable, readdedOK)
+	t.Logf("BI-2: %d damaged files: %d refused at Open %v, %d opened (%d flagged by Check, %d at the older meta page: the last commit lost, as after a crash); %d item reads returned the right plaintext, 0 a wrong one, 0 panics; %d damaged items added again",
+		cases, cases-opened, refused, opened, flagged, olderMeta, readable, readdedOK)
 }
 
 // damage returns a copy of b damaged in the named way.
