@@ -54,6 +54,9 @@ func walk(path string, txid uint64, max int, shallow bool) (problems []string, s
 		if r := recover(); r != nil {
 			w.fail("the structure check stopped on a damaged page: %v", r)
 		}
+		if w.omitted > 0 {
+			w.problems = append(w.problems, fmt.Sprintf("file structure: %d more problems not listed", w.omitted))
+		}
 		problems, sound = w.problems, !w.unsound
 	}()
 	meta, ok := w.meta(txid)
@@ -106,6 +109,7 @@ type walker struct {
 	max      int
 	seen     map[uint64]bool
 	problems []string
+	omitted  int // problems past max
 	unsound  bool
 	shallow  bool
 }
@@ -120,6 +124,8 @@ func (w *walker) fail(format string, args ...any) {
 	w.unsound = true
 	if len(w.problems) < w.max {
 		w.problems = append(w.problems, "file structure: "+fmt.Sprintf(format, args...))
+	} else {
+		w.omitted++
 	}
 }
 
@@ -216,23 +222,26 @@ const (
 // store's inline buckets can outgrow one page, and bbolt then splits the
 // root bucket into a branch and leaves.) Every key of the subtree must lie
 // in [lo, hi) (nil: unbounded), the range a search routes to it (see
-// nodes).
-func (w *walker) tree(id uint64, depth int, rootTree bool, lo, hi []byte) {
+// nodes). It returns the page's first key (nil when the page is empty or
+// was not read whole).
+func (w *walker) tree(id uint64, depth int, rootTree bool, lo, hi []byte) (first []byte) {
 	if depth > maxDepth {
 		w.fail("the tree is deeper than %d levels at page %d", maxDepth, id)
-		return
+		return nil
 	}
 	b, ok := w.page(id, fmt.Sprintf("a tree at depth %d", depth), rootTree)
 	if !ok {
-		return
+		return nil
 	}
-	w.nodes(b, id, depth, w.shallow && !rootTree && len(b) == 16, rootTree, lo, hi)
+	return w.nodes(b, id, depth, w.shallow && !rootTree && len(b) == 16, rootTree, lo, hi)
 }
 
 // note records a problem that leaves the tree safe to iterate.
 func (w *walker) note(format string, args ...any) {
 	if len(w.problems) < w.max {
 		w.problems = append(w.problems, "file structure: "+fmt.Sprintf(format, args...))
+	} else {
+		w.omitted++
 	}
 }
 
@@ -260,20 +269,25 @@ func elemKeyAt(b []byte, i uint64, leaf bool) []byte {
 // would read its element table past the bucket's value.)
 //
 // The full walk also checks the keys a search relies on: ascending within
-// a page, and inside [lo, hi), the range its parent routes to it. A search
-// descends to the last child whose key is at or below the one sought (the
-// first child for anything smaller), so a key of child i must be at or
-// above key i (i > 0) and below key i+1. A damaged separator breaks only
-// that: iteration still sees every key, lookups miss a run of them (a
-// cursor walks children by position, never by key).
-func (w *walker) nodes(b []byte, id uint64, depth int, headerOnly, rootTree bool, lo, hi []byte) {
+// a page, inside [lo, hi), the range its parent routes to it, and each
+// branch key equal to its child's first key. A search descends to the last
+// child whose key is at or below the one sought (the first child for
+// anything smaller), so a key of child i must be at or above key i (i > 0)
+// and below key i+1; and bbolt, when it rewrites a child, finds the
+// child's entry in its parent by the child's first key, so a branch key
+// that differs (bbolt always writes them equal) would leave a second entry
+// pointing at a freed page after the next write there. Iteration is not
+// affected (a cursor walks children by position, never by key), so these
+// are reported without calling the tree unsound. It returns the page's
+// first key (nil when it has none or was read header-only).
+func (w *walker) nodes(b []byte, id uint64, depth int, headerOnly, rootTree bool, lo, hi []byte) (first []byte) {
 	ne := binary.NativeEndian
 	flags, count := ne.Uint16(b[8:]), uint64(ne.Uint16(b[10:]))
 	if headerOnly {
 		if flags != flagLeaf {
 			w.fail("page %d has type %#x where a leaf page belongs", id, flags)
 		}
-		return
+		return nil
 	}
 	if 16+count*16 > uint64(len(b)) {
 		w.fail("page %d: %d elements do not fit in it", id, count)
@@ -293,31 +307,46 @@ func (w *walker) nodes(b []byte, id uint64, depth int, headerOnly, rootTree bool
 		return
 	}
 	var prev []byte
+	misplaced, firstMisplaced := 0, uint64(0)
+	defer func() {
+		if misplaced > 0 {
+			w.note("page %d: %d keys from key %d on are out of order or outside the range its parent routes to the page (lookups of them miss)", id, misplaced, firstMisplaced)
+		}
+	}()
 	for i := uint64(0); i < count; i++ {
 		e := 16 + i*16
-		if key := elemKeyAt(b, i, leaf); key != nil && !w.shallow {
-			switch {
-			case prev != nil && bytes.Compare(key, prev) <= 0:
-				w.note("page %d: key %d is not above key %d (lookups of keys around it miss)", id, i, i-1)
-			case lo != nil && bytes.Compare(key, lo) < 0, hi != nil && bytes.Compare(key, hi) >= 0:
-				w.note("page %d: key %d lies outside the range its parent routes to the page (lookups of it miss)", id, i)
+		if !w.shallow {
+			if key := elemKeyAt(b, i, leaf); key != nil {
+				if prev != nil && bytes.Compare(key, prev) <= 0 || lo != nil && bytes.Compare(key, lo) < 0 || hi != nil && bytes.Compare(key, hi) >= 0 {
+					if misplaced == 0 {
+						firstMisplaced = i
+					}
+					misplaced++
+				}
+				if i == 0 {
+					first = key
+				}
+				prev = key
 			}
-			prev = key
 		}
 		if !leaf {
 			pos, ksize := uint64(ne.Uint32(b[e:])), uint64(ne.Uint32(b[e+4:]))
 			if e+pos+ksize > uint64(len(b)) {
 				w.fail("page %d: branch element %d points outside the page", id, i)
-				return
+				return first
 			}
+			sep := b[e+pos : e+pos+ksize]
 			childLo, childHi := lo, hi
 			if i > 0 {
-				childLo = b[e+pos : e+pos+ksize]
+				childLo = sep
 			}
 			if i+1 < count {
 				childHi = elemKeyAt(b, i+1, false)
 			}
-			w.tree(ne.Uint64(b[e+8:]), depth+1, rootTree, childLo, childHi)
+			child := ne.Uint64(b[e+8:])
+			if cf := w.tree(child, depth+1, rootTree, childLo, childHi); cf != nil && !bytes.Equal(cf, sep) {
+				w.note("page %d: branch key %d differs from the first key of its child, page %d (lookups may miss keys, and bbolt's next write under it would leave an entry pointing at a freed page)", id, i, child)
+			}
 		} else {
 			lf, pos, ksize, vsize := ne.Uint32(b[e:]), uint64(ne.Uint32(b[e+4:])), uint64(ne.Uint32(b[e+8:])), uint64(ne.Uint32(b[e+12:]))
 			if e+pos+ksize+vsize > uint64(len(b)) {
@@ -343,6 +372,7 @@ func (w *walker) nodes(b []byte, id uint64, depth int, headerOnly, rootTree bool
 			return
 		}
 	}
+	return first
 }
 
 // freelist returns the pages the freelist page lists, and whether the

@@ -413,3 +413,40 @@ func TestWalkKeyOrder(t *testing.T) {
 		t.Fatalf("Check = %+v, %v; want the damaged separator reported", rep.Problems, err)
 	}
 }
+
+// A branch's first key changed to a smaller one: every lookup still finds
+// its record (keys below the first key go to the first child anyway), but
+// bbolt finds a child's entry in its parent by the child's first key, so
+// its next write under that child would leave a second entry pointing at
+// a freed page. The full walk reports the branch key that differs from
+// its child's first key.
+func TestWalkFirstSeparator(t *testing.T) {
+	path := storeWith(t, 300)
+	var root uint64
+	boltView(t, path, func(btx *bbolt.Tx) { root = uint64(btx.Bucket(classBucket(schema.GenericPassword)).Root()) })
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ps := os.Getpagesize()
+	page := make([]byte, ps)
+	f.ReadAt(page, int64(root)*int64(ps))
+	f.Close()
+	ne := binary.NativeEndian
+	if ne.Uint16(page[8:]) != flagBranch {
+		t.Fatalf("the records' root page %d is not a branch", root)
+	}
+	pos := int(ne.Uint32(page[16:]))
+	patchPage(t, path, root, 16+pos, make([]byte, 8))
+	problems, sound := walkClosed(t, path)
+	if !sound {
+		t.Fatalf("a changed first separator made the tree unsound: %v", problems)
+	}
+	found := false
+	for _, p := range problems {
+		found = found || strings.Contains(p, "branch key 0 differs from the first key of its child")
+	}
+	if !found {
+		t.Fatalf("the walk did not report the first separator: %v", problems)
+	}
+}
