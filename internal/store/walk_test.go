@@ -359,6 +359,41 @@ func TestWalkSplitRoot(t *testing.T) {
 	}
 }
 
+// recordsRoot returns the root page of the generic passwords' records in
+// the closed store at path, a branch of at least children children.
+func recordsRoot(t *testing.T, path string, children int) (root uint64, page []byte) {
+	t.Helper()
+	boltView(t, path, func(btx *bbolt.Tx) { root = uint64(btx.Bucket(classBucket(schema.GenericPassword)).Root()) })
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ps := os.Getpagesize()
+	page = raw[int(root)*ps : (int(root)+1)*ps]
+	ne := binary.NativeEndian
+	if ne.Uint16(page[8:]) != flagBranch || int(ne.Uint16(page[10:])) < children {
+		t.Fatalf("the records' root page %d is not a branch of %d or more children", root, children)
+	}
+	return root, page
+}
+
+// walkReports requires the full walk of the closed store at path to report
+// a problem containing want while still calling the tree sound (safe to
+// iterate).
+func walkReports(t *testing.T, path, want string) {
+	t.Helper()
+	problems, sound := walkClosed(t, path)
+	if !sound {
+		t.Fatalf("the damage made the tree unsound: %v", problems)
+	}
+	for _, p := range problems {
+		if strings.Contains(p, want) {
+			return
+		}
+	}
+	t.Fatalf("the walk did not report %q: %v", want, problems)
+}
+
 // A damaged separator key in a branch page: iteration still sees every
 // record (a cursor walks children by position), but a lookup routed by key
 // misses a run of them. The full walk (Check) reports the keys outside the
@@ -366,20 +401,8 @@ func TestWalkSplitRoot(t *testing.T) {
 // clean store has no such problem (TestWalkCleanStore).
 func TestWalkKeyOrder(t *testing.T) {
 	path := storeWith(t, 300)
-	var root uint64
-	boltView(t, path, func(btx *bbolt.Tx) { root = uint64(btx.Bucket(classBucket(schema.GenericPassword)).Root()) })
-	f, err := os.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ps := os.Getpagesize()
-	page := make([]byte, ps)
-	f.ReadAt(page, int64(root)*int64(ps))
-	f.Close()
+	root, page := recordsRoot(t, path, 3)
 	ne := binary.NativeEndian
-	if ne.Uint16(page[8:]) != flagBranch || ne.Uint16(page[10:]) < 3 {
-		t.Fatalf("the records' root page %d is not a branch of three or more children", root)
-	}
 	// Raise the separator of child 1 to the largest row: its keys now lie
 	// below it, so lookups of them go to child 0.
 	e := 16 + 16
@@ -390,17 +413,7 @@ func TestWalkKeyOrder(t *testing.T) {
 	}
 	patchPage(t, path, root, e+pos, bytes.Repeat([]byte{0xff}, 8))
 
-	problems, sound := walkClosed(t, path)
-	if !sound {
-		t.Fatalf("a separator out of order made the tree unsound: %v", problems)
-	}
-	found := false
-	for _, p := range problems {
-		found = found || strings.Contains(p, "outside the range its parent routes")
-	}
-	if !found {
-		t.Fatalf("the walk did not report the keys a lookup misses: %v", problems)
-	}
+	walkReports(t, path, "outside the range its parent routes")
 	db := reopen(t, path)
 	db.View(func(tx *Tx) error {
 		if tx.getRow(schema.GenericPassword, first) != nil {
@@ -422,31 +435,8 @@ func TestWalkKeyOrder(t *testing.T) {
 // its child's first key.
 func TestWalkFirstSeparator(t *testing.T) {
 	path := storeWith(t, 300)
-	var root uint64
-	boltView(t, path, func(btx *bbolt.Tx) { root = uint64(btx.Bucket(classBucket(schema.GenericPassword)).Root()) })
-	f, err := os.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ps := os.Getpagesize()
-	page := make([]byte, ps)
-	f.ReadAt(page, int64(root)*int64(ps))
-	f.Close()
-	ne := binary.NativeEndian
-	if ne.Uint16(page[8:]) != flagBranch {
-		t.Fatalf("the records' root page %d is not a branch", root)
-	}
-	pos := int(ne.Uint32(page[16:]))
+	root, page := recordsRoot(t, path, 2)
+	pos := int(binary.NativeEndian.Uint32(page[16:]))
 	patchPage(t, path, root, 16+pos, make([]byte, 8))
-	problems, sound := walkClosed(t, path)
-	if !sound {
-		t.Fatalf("a changed first separator made the tree unsound: %v", problems)
-	}
-	found := false
-	for _, p := range problems {
-		found = found || strings.Contains(p, "branch key 0 differs from the first key of its child")
-	}
-	if !found {
-		t.Fatalf("the walk did not report the first separator: %v", problems)
-	}
+	walkReports(t, path, "branch key 0 differs from the first key of its child")
 }
