@@ -702,17 +702,14 @@ func (tx *Tx) emptyLog() error {
 // postingKey is an index key: a tag and a row (8 bytes big-endian).
 type postingKey [tagSize + 8]byte
 
-// comparePostingKeys orders keys as bytes.Compare does, a word at a time
-// (a merge sorts thousands of them; bytes.Compare through a closure was
-// a third of its cost).
+// comparePostingKeys orders keys as bytes.Compare does: by tag
+// (compareTags, a word at a time), then by row (a merge sorts thousands of
+// them; bytes.Compare through a closure was a third of its cost).
 func comparePostingKeys(a, b postingKey) int {
-	if c := cmp.Compare(binary.BigEndian.Uint64(a[:8]), binary.BigEndian.Uint64(b[:8])); c != 0 {
+	if c := compareTags(protect.Tag(a[:tagSize]), protect.Tag(b[:tagSize])); c != 0 {
 		return c
 	}
-	if c := cmp.Compare(binary.BigEndian.Uint64(a[8:16]), binary.BigEndian.Uint64(b[8:16])); c != 0 {
-		return c
-	}
-	return cmp.Compare(binary.BigEndian.Uint32(a[16:]), binary.BigEndian.Uint32(b[16:]))
+	return cmp.Compare(binary.BigEndian.Uint64(a[tagSize:]), binary.BigEndian.Uint64(b[tagSize:]))
 }
 
 // allSlices stands for every merge slice.
@@ -812,10 +809,8 @@ func (tx *Tx) undoLog() {
 		})
 	}
 	if tx.logAll {
-		for _, m := range l.tags {
-			for t := range m {
-				undo(t)
-			}
+		for t := range l.tags.all {
+			undo(t) // deleting what it iterates over is allowed for maps
 		}
 	} else {
 		for t := range tx.logTags {

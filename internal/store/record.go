@@ -1,7 +1,6 @@
 package store
 
 import (
-	"cmp"
 	"encoding/binary"
 
 	"github.com/secitemdb/secitemdb/protect"
@@ -122,33 +121,34 @@ func (r *Record) hasPosted(t protect.Tag) bool {
 	return searchTags(r.postedTags(), t)
 }
 
-// The comparison in searchTags assumes 12-byte tags; this fails to compile
-// otherwise.
+// compareTags assumes 12-byte tags; this fails to compile otherwise.
 var _ = [1]int{}[tagSize-12]
 
-// compareTags orders tags as bytes.Compare does, a word at a time.
+// compareTags orders tags as bytes.Compare does, a word at a time, at a
+// fraction of its cost (every read makes four or five searchTags).
 func compareTags(a, b protect.Tag) int {
-	if c := cmp.Compare(binary.BigEndian.Uint64(a[:8]), binary.BigEndian.Uint64(b[:8])); c != 0 {
-		return c
+	x, y := binary.BigEndian.Uint64(a[:8]), binary.BigEndian.Uint64(b[:8])
+	if x == y {
+		x, y = uint64(binary.BigEndian.Uint32(a[8:])), uint64(binary.BigEndian.Uint32(b[8:]))
 	}
-	return cmp.Compare(binary.BigEndian.Uint32(a[8:]), binary.BigEndian.Uint32(b[8:]))
+	switch {
+	case x < y:
+		return -1
+	case x > y:
+		return 1
+	}
+	return 0
 }
 
-// searchTags binary-searches a sorted run of tags. A tag compares as a
-// big-endian 64-bit word and then a 32-bit one, which orders tags as
-// bytes.Compare does at a fraction of its cost (every read makes four or
-// five of these searches).
+// searchTags binary-searches a sorted run of tags.
 func searchTags(tags []byte, t protect.Tag) bool {
-	hi0, lo0 := binary.BigEndian.Uint64(t[:8]), binary.BigEndian.Uint32(t[8:])
 	lo, hi := 0, len(tags)/tagSize
 	for lo < hi {
 		m := int(uint(lo+hi) >> 1)
-		e := tags[m*tagSize : (m+1)*tagSize]
-		h, l := binary.BigEndian.Uint64(e[:8]), binary.BigEndian.Uint32(e[8:])
-		switch {
-		case h == hi0 && l == lo0:
+		switch compareTags(protect.Tag(tags[m*tagSize:(m+1)*tagSize]), t) {
+		case 0:
 			return true
-		case h < hi0 || (h == hi0 && l < lo0):
+		case -1:
 			lo = m + 1
 		default:
 			hi = m
