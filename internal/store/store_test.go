@@ -639,3 +639,35 @@ func TestPrepareLeavesFieldsAlone(t *testing.T) {
 		t.Fatalf("record of %d bytes in a buffer of %d", len(s.rec), cap(s.rec))
 	}
 }
+
+// TestVersionCache checks the version cache's rules on a bare cache: an
+// entry serves only its own commit and chunk, it is a copy of what was
+// read, and an older commit's chunk does not push out a newer one's.
+func TestVersionCache(t *testing.T) {
+	var c versionCache
+	chunk := func(v byte) []byte { return bytes.Repeat([]byte{v}, chunkRows*8) }
+	v5 := chunk(5)
+	c.put(10, 3, v5)
+	v5[0] = 99 // the caller's bytes (the mapped file) may change later
+	if e := c.get(10, 3); e == nil || e.versions[0] != 5 {
+		t.Fatalf("get after put: %v", e)
+	}
+	if c.get(11, 3) != nil || c.get(9, 3) != nil {
+		t.Fatal("an entry served another commit")
+	}
+	// Chunks a table's size apart share a slot and must not alias.
+	if c.get(10, 3+maxCachedChunks) != nil {
+		t.Fatal("an entry served another chunk of its slot")
+	}
+	c.put(9, 3, chunk(4)) // an older reader
+	if e := c.get(10, 3); e == nil || e.versions[0] != 5 {
+		t.Fatal("an older commit's chunk replaced a newer one's")
+	}
+	c.put(12, 3+maxCachedChunks, chunk(6)) // a newer commit takes the slot
+	if e := c.get(12, 3+maxCachedChunks); e == nil || e.versions[0] != 6 {
+		t.Fatal("a newer commit's chunk was not stored")
+	}
+	if c.get(10, 3) != nil {
+		t.Fatal("a replaced entry still served")
+	}
+}

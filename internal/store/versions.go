@@ -5,7 +5,7 @@ import (
 	"encoding/binary"
 	"maps"
 	"slices"
-	"sync"
+	"sync/atomic"
 
 	"go.etcd.io/bbolt"
 
@@ -57,8 +57,8 @@ func (tx *Tx) currentVersion(row uint64) uint64 {
 	}
 	txid := uint64(tx.btx.ID())
 	if !tx.writable {
-		if v := tx.db.vcache.get(txid, n); v != nil {
-			return binary.BigEndian.Uint64(v[slot*8:])
+		if e := tx.db.vcache.get(txid, n); e != nil {
+			return binary.BigEndian.Uint64(e.versions[slot*8:])
 		}
 	}
 	var key [8]byte
@@ -73,41 +73,48 @@ func (tx *Tx) currentVersion(row uint64) uint64 {
 	return binary.BigEndian.Uint64(v[slot*8:])
 }
 
-// versionCache keeps the version chunks read since the last commit, so a
-// read does not search the version table again. A chunk's content at a
+// versionCache keeps version chunks as read transactions found them, so
+// a read does not search the version table again. A chunk's content at a
 // given commit (transaction ID) never changes, so an entry is exact for
-// every read transaction of that commit; the first read after a newer
-// commit empties the cache. Write transactions bypass it.
+// every read transaction of that commit and useless to the others, which
+// read the table and replace it. Write transactions bypass it.
+//
+// Chunk n has one slot, n modulo the table's size; an entry is never
+// changed once stored, so readers take no lock. An entry of an older
+// commit does not replace a newer one (readers of an older commit still
+// running would otherwise take it from the readers of the newest); a race
+// between two stores loses one of them, which costs a later lookup, never
+// a wrong version.
 type versionCache struct {
-	mu     sync.RWMutex
-	txid   uint64
-	chunks map[uint64][]byte
+	slots [maxCachedChunks]atomic.Pointer[cachedChunk]
+}
+
+type cachedChunk struct {
+	txid, n  uint64
+	versions [chunkRows * 8]byte
 }
 
 // maxCachedChunks bounds the cache (16k chunks of 512 bytes: 8 MiB, the
 // versions of a million rows).
 const maxCachedChunks = 1 << 14
 
-func (c *versionCache) get(txid, n uint64) []byte {
-	c.mu.RLock()
-	defer c.mu.RUnlock()
-	if c.txid != txid {
-		return nil
+func (c *versionCache) get(txid, n uint64) *cachedChunk {
+	if e := c.slots[n%maxCachedChunks].Load(); e != nil && e.txid == txid && e.n == n {
+		return e
 	}
-	return c.chunks[n]
+	return nil
 }
 
 // put records chunk n as read by transaction txid (v is copied: it points
 // into the mapped file).
 func (c *versionCache) put(txid, n uint64, v []byte) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if txid > c.txid || c.chunks == nil {
-		c.txid, c.chunks = txid, map[uint64][]byte{}
+	slot := &c.slots[n%maxCachedChunks]
+	if e := slot.Load(); e != nil && e.txid > txid {
+		return
 	}
-	if txid == c.txid && len(c.chunks) < maxCachedChunks {
-		c.chunks[n] = bytes.Clone(v)
-	}
+	e := &cachedChunk{txid: txid, n: n}
+	copy(e.versions[:], v)
+	slot.Store(e)
 }
 
 // storedChunk returns the versions of chunk n as stored, or nil when they
