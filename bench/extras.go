@@ -51,7 +51,7 @@ func measureFirstReads(e *extras, s *secitemStore) {
 		order := mrand.Perm(s.n)
 		t := time.Now()
 		for _, i := range order {
-			q[secitem.AttrAccount] = fmt.Sprintf("user-%d", i)
+			q[secitem.AttrAccount] = account(i)
 			_, err := s.db.CopyMatching(q)
 			must(err)
 		}
