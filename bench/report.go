@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"image/color"
+	"slices"
 	"strings"
 	"time"
 
@@ -29,6 +30,12 @@ type goal struct {
 	Value  float64 `json:"value"`
 	Shown  string  `json:"shown"`
 	Pass   bool    `json:"pass"`
+	// Paired is, for a goal that compares two benchmarks, the median of
+	// their ratio taken round by round, and its range: each round runs
+	// the two within seconds of each other, so the host's slower
+	// stretches fall on both, where the ratio of the two medians can
+	// pair a quiet round of one with a busy round of the other.
+	Paired string `json:"paired,omitempty"`
 }
 
 type report struct {
@@ -45,14 +52,22 @@ type report struct {
 func buildReport(env string, benches []*bench, e extras, scaling []scalePoint, d time.Duration) report {
 	r := report{Environment: env, Items: *items, Rounds: *rounds, Duration: d.Round(time.Second).String(), Extras: e, Scaling: scaling}
 	by := map[string]float64{}
+	samples := map[string][]float64{}
 	for _, b := range benches {
+		samples[b.Name] = b.Samples
 		lo, hi := b.spread()
 		r.Rows = append(r.Rows, row{Name: b.Name, Group: b.Group, Median: b.median(), Min: lo, Max: hi, Allocs: b.Allocs, Bytes: b.Bytes, Rounds: b.Samples})
 		by[b.Name] = b.median()
 	}
-	ratio := func(a, b string) float64 { return by[a] / by[b] }
+	// paired is set by ratio and taken by the next add.
+	var paired string
+	ratio := func(a, b string) float64 {
+		paired = pairedRatio(samples[a], samples[b])
+		return by[a] / by[b]
+	}
 	add := func(g, target string, v float64, shown string, pass bool) {
-		r.Goals = append(r.Goals, goal{Goal: g, Target: target, Value: v, Shown: shown, Pass: pass})
+		r.Goals = append(r.Goals, goal{Goal: g, Target: target, Value: v, Shown: shown, Pass: pass, Paired: paired})
+		paired = ""
 	}
 	v := ratio("read/secitemdb", "read/limit model")
 	add("CopyMatching by primary key vs the limit model", "≤ 1.5×", v, fmt.Sprintf("%.2f×", v), v <= 1.5)
@@ -80,6 +95,26 @@ func buildReport(env string, benches []*bench, e extras, scaling []scalePoint, d
 	return r
 }
 
+// pairedRatio is the median and range of a[i]/b[i] over the rounds both
+// ran ("" when they share none).
+func pairedRatio(a, b []float64) string {
+	var rs []float64
+	for i := range min(len(a), len(b)) {
+		if b[i] > 0 {
+			rs = append(rs, a[i]/b[i])
+		}
+	}
+	if len(rs) == 0 {
+		return ""
+	}
+	lo, hi := slices.Min(rs), slices.Max(rs)
+	f := "%.2f"
+	if hi >= 100 {
+		f = "%.0f"
+	}
+	return fmt.Sprintf(f+" ("+f+"–"+f+")", median(rs), lo, hi)
+}
+
 func us(ns float64) string {
 	switch {
 	case ns >= 1e6:
@@ -97,13 +132,17 @@ func (r report) markdown() string {
 	for _, x := range r.Rows {
 		fmt.Fprintf(&b, "| %s | %s | %s – %s | %d |\n", x.Name, us(x.Median), us(x.Min), us(x.Max), x.Allocs)
 	}
-	fmt.Fprintf(&b, "\n| goal | target | measured | |\n|---|---|---|---|\n")
+	fmt.Fprintf(&b, "\n| goal | target | measured (ratio of medians) | | round by round: median (range) |\n|---|---|---|---|---|\n")
 	for _, g := range r.Goals {
 		verdict := "pass"
 		if !g.Pass {
 			verdict = "falls short"
 		}
-		fmt.Fprintf(&b, "| %s | %s | %s | %s |\n", g.Goal, g.Target, g.Shown, verdict)
+		paired := g.Paired
+		if paired == "" {
+			paired = "—"
+		}
+		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s |\n", g.Goal, g.Target, g.Shown, verdict, paired)
 	}
 	e := r.Extras
 	fmt.Fprintf(&b, "\nm_LimitAll with 100 matches among %d items: by an indexed attribute %s (%d B allocated), by one without postings (a scan) %s (%d B allocated); the 100 results hold %d B of values.\n",
