@@ -3,9 +3,11 @@ package store
 import (
 	"bytes"
 	"encoding/binary"
+	mrand "math/rand/v2"
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -669,5 +671,66 @@ func TestVersionCache(t *testing.T) {
 	}
 	if c.get(10, 3) != nil {
 		t.Fatal("a replaced entry still served")
+	}
+}
+
+// TestVersionCacheConcurrent puts and gets chunks of many commits from
+// several goroutines at once (run it under -race): every hit must hold
+// the versions of its own commit and chunk, and once the newest commit's
+// entries are stored, no older commit's put may take their slots.
+func TestVersionCacheConcurrent(t *testing.T) {
+	var c versionCache
+	// Chunk n at commit txid holds txid*1000+n in every slot.
+	content := func(txid, n uint64) []byte {
+		b := make([]byte, chunkRows*8)
+		for i := 0; i < chunkRows; i++ {
+			binary.BigEndian.PutUint64(b[i*8:], txid*1000+n)
+		}
+		return b
+	}
+	const newest = 20
+	chunks := []uint64{1, 2, 3, 1 + maxCachedChunks, 2 + maxCachedChunks}
+	var wg sync.WaitGroup
+	for g := range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			rng := mrand.New(mrand.NewPCG(uint64(g), 7))
+			for range 20_000 {
+				txid := 1 + rng.Uint64N(newest)
+				n := chunks[rng.IntN(len(chunks))]
+				if e := c.get(txid, n); e != nil {
+					for i := 0; i < chunkRows; i++ {
+						if got := binary.BigEndian.Uint64(e.versions[i*8:]); got != txid*1000+n {
+							t.Errorf("chunk %d at commit %d: slot %d holds %d", n, txid, i, got)
+							return
+						}
+					}
+					continue
+				}
+				c.put(txid, n, content(txid, n))
+			}
+		}()
+	}
+	wg.Wait()
+	for _, n := range chunks[:3] {
+		c.put(newest+1, n, content(newest+1, n))
+	}
+	for g := range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			rng := mrand.New(mrand.NewPCG(uint64(g), 8))
+			for range 5_000 {
+				txid, n := 1+rng.Uint64N(newest), chunks[rng.IntN(len(chunks))]
+				c.put(txid, n, content(txid, n))
+			}
+		}()
+	}
+	wg.Wait()
+	for _, n := range chunks[:3] {
+		if c.get(newest+1, n) == nil {
+			t.Errorf("an older commit's put replaced chunk %d of the newest commit", n)
+		}
 	}
 }

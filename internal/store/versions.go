@@ -81,21 +81,23 @@ func (tx *Tx) currentVersion(row uint64) uint64 {
 //
 // Chunk n has one slot, n modulo the table's size; an entry is never
 // changed once stored, so readers take no lock. An entry of an older
-// commit does not replace a newer one (readers of an older commit still
-// running would otherwise take it from the readers of the newest); a race
-// between two stores loses one of them, which costs a later lookup, never
-// a wrong version.
+// commit never replaces a newer one: readers of an old snapshot still
+// open would otherwise keep taking the slots from the readers of the
+// newest commit, who are most of them.
 type versionCache struct {
 	slots [maxCachedChunks]atomic.Pointer[cachedChunk]
 }
 
+// cachedChunk is chunk n's versions as commit txid holds them.
 type cachedChunk struct {
 	txid, n  uint64
 	versions [chunkRows * 8]byte
 }
 
-// maxCachedChunks bounds the cache (16k chunks of 512 bytes: 8 MiB, the
-// versions of a million rows).
+// maxCachedChunks bounds the cache: the versions of a million rows, in
+// entries of 528 bytes (576 with the allocator's rounding), about 9 MiB
+// when every slot is filled, besides the 128 KiB of slots every handle
+// holds.
 const maxCachedChunks = 1 << 14
 
 func (c *versionCache) get(txid, n uint64) *cachedChunk {
@@ -106,15 +108,23 @@ func (c *versionCache) get(txid, n uint64) *cachedChunk {
 }
 
 // put records chunk n as read by transaction txid (v is copied: it points
-// into the mapped file).
+// into the mapped file), unless its slot holds a newer commit's entry.
 func (c *versionCache) put(txid, n uint64, v []byte) {
 	slot := &c.slots[n%maxCachedChunks]
-	if e := slot.Load(); e != nil && e.txid > txid {
-		return
+	var e *cachedChunk
+	for {
+		old := slot.Load()
+		if old != nil && old.txid > txid {
+			return
+		}
+		if e == nil {
+			e = &cachedChunk{txid: txid, n: n}
+			copy(e.versions[:], v)
+		}
+		if slot.CompareAndSwap(old, e) {
+			return
+		}
 	}
-	e := &cachedChunk{txid: txid, n: n}
-	copy(e.versions[:], v)
-	slot.Store(e)
 }
 
 // storedChunk returns the versions of chunk n as stored, or nil when they
