@@ -132,7 +132,7 @@ func (r report) markdown() string {
 	for _, x := range r.Rows {
 		fmt.Fprintf(&b, "| %s | %s | %s – %s | %d |\n", x.Name, us(x.Median), us(x.Min), us(x.Max), x.Allocs)
 	}
-	fmt.Fprintf(&b, "\n| goal | target | measured (ratio of medians) | | round by round: median (range) |\n|---|---|---|---|---|\n")
+	fmt.Fprintf(&b, "\n| goal | target | measured | | round by round: median (range) |\n|---|---|---|---|---|\n")
 	for _, g := range r.Goals {
 		verdict := "pass"
 		if !g.Pass {
@@ -144,6 +144,7 @@ func (r report) markdown() string {
 		}
 		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s |\n", g.Goal, g.Target, g.Shown, verdict, paired)
 	}
+	fmt.Fprintf(&b, "\nA ratio of two stores is measured as the ratio of their medians, which decides the verdict; \"round by round\" is the median and range of their ratio within each round.\n")
 	e := r.Extras
 	fmt.Fprintf(&b, "\nm_LimitAll with 100 matches among %d items: by an indexed attribute %s (%d B allocated), by one without postings (a scan) %s (%d B allocated); the 100 results hold %d B of values.\n",
 		r.Items, us(e.IndexedAllNs), e.IndexedAllBytes, us(e.ScanAllNs), e.ScanAllBytes, e.ResultBytes)

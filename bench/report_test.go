@@ -53,4 +53,15 @@ func TestReportPairsRounds(t *testing.T) {
 	if md := r.markdown(); !strings.Contains(md, "| 1.00 (0.75–4.50) |") {
 		t.Fatalf("the goal table lacks the round-by-round ratio:\n%s", md)
 	}
+	// Goals that do not compare two benchmarks have no such ratio, not
+	// the one of the goal before them.
+	r = buildReport("test machine", b, extras{UnlockMs: 150, SeqAdds: 10, SeqMeanUs: 300, FileSize: 3, RecordBytes: 2},
+		[]scalePoint{{Items: 1000, Secitem: 1}, {Items: 1000000, Secitem: 2}}, 0)
+	for _, x := range r.Goals {
+		single := strings.HasPrefix(x.Goal, "unlock") || strings.HasPrefix(x.Goal, "file size") ||
+			strings.HasPrefix(x.Goal, "durable Add, mean") || strings.HasPrefix(x.Goal, "read by primary key")
+		if single && x.Paired != "" {
+			t.Errorf("goal %q shows a round-by-round ratio %q", x.Goal, x.Paired)
+		}
+	}
 }

@@ -70,11 +70,12 @@ func newLimit(path string, n int) *limitModel {
 	return m
 }
 
-// account is item i's account name ("user-<i>"), the key every store's
-// read asks for. Each read builds it, as the limit model builds its key:
-// until Run 13 secitemdb's read took it from a table of all n names, two
-// memory misses per read at 100k items and more at a million that no
-// other store's read paid (BENCHMARKS.md, Run 13).
+// account is item i's account name ("user-<i>"), the key the peers' and
+// secitemdb's reads ask for. Each read builds it, as the limit model
+// builds its own 8-byte key: until Run 13 secitemdb's read took it from a
+// table of all n names, which can cost a read memory misses (at 100k
+// items, 1.6 MB of string headers and the strings) that no other store's
+// read paid (BENCHMARKS.md, Run 13).
 func account(i int) string { return "user-" + strconv.Itoa(i) }
 
 func key(i uint64) []byte { return binary.BigEndian.AppendUint64(nil, i) }
