@@ -55,13 +55,23 @@ func TestReportPairsRounds(t *testing.T) {
 	}
 	// Goals that do not compare two benchmarks have no such ratio, not
 	// the one of the goal before them.
-	r = buildReport("test machine", b, extras{UnlockMs: 150, SeqAdds: 10, SeqMeanUs: 300, FileSize: 3, RecordBytes: 2},
+	// Every benchmark of the goals has rounds here, so a stale ratio
+	// would show.
+	var all []*bench
+	for _, name := range []string{"read/limit model", "read/secitemdb", "read/SQLite WAL", "read/keyring file",
+		"write/limit model", "write/secitemdb", "write64/bbolt Batch", "write64/secitemdb"} {
+		all = append(all, &bench{Name: name, Samples: []float64{100, 200}})
+	}
+	r = buildReport("test machine", all, extras{UnlockMs: 150, SeqAdds: 10, SeqMeanUs: 300, FileSize: 3, RecordBytes: 2},
 		[]scalePoint{{Items: 1000, Secitem: 1}, {Items: 1000000, Secitem: 2}}, 0)
 	for _, x := range r.Goals {
 		single := strings.HasPrefix(x.Goal, "unlock") || strings.HasPrefix(x.Goal, "file size") ||
 			strings.HasPrefix(x.Goal, "durable Add, mean") || strings.HasPrefix(x.Goal, "read by primary key")
 		if single && x.Paired != "" {
 			t.Errorf("goal %q shows a round-by-round ratio %q", x.Goal, x.Paired)
+		}
+		if !single && x.Paired != "1.00 (1.00–1.00)" {
+			t.Errorf("goal %q: round by round %q, want 1.00 (1.00–1.00)", x.Goal, x.Paired)
 		}
 	}
 }
