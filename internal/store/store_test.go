@@ -3,8 +3,10 @@ package store
 import (
 	"bytes"
 	"encoding/binary"
+	"fmt"
 	mrand "math/rand/v2"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strings"
 	"sync"
@@ -732,5 +734,38 @@ func TestVersionCacheConcurrent(t *testing.T) {
 		if c.get(newest+1, n) == nil {
 			t.Errorf("an older commit's put replaced chunk %d of the newest commit", n)
 		}
+	}
+}
+
+// TestReadTxStartsClean checks the read transactions' pool: View hands
+// out a Tx whose only set fields are its store and bbolt transaction,
+// however the last user of that Tx left it (cursors, compiled queries,
+// buffers, a decrypted read).
+func TestReadTxStartsClean(t *testing.T) {
+	db, _ := openTest(t)
+	for i := range 20 {
+		insert(t, db, fmt.Sprint("acct-", i), "pw")
+	}
+	for range 50 {
+		err := db.View(func(tx *Tx) error {
+			return tx.Find(Query{Class: schema.GenericPassword}, func(r *Record) (bool, error) {
+				_, _, err := tx.Read(r, PartAttrs|PartSecret)
+				return true, err
+			})
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		db.View(func(tx *Tx) error {
+			rest := *tx
+			if rest.db != db || rest.btx == nil {
+				t.Fatal("the transaction lacks its store or bbolt transaction")
+			}
+			rest.db, rest.btx = nil, nil
+			if !reflect.ValueOf(rest).IsZero() {
+				t.Fatal("a read transaction began with state left by an earlier one")
+			}
+			return nil
+		})
 	}
 }
