@@ -144,7 +144,7 @@ func (r report) markdown() string {
 		}
 		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s |\n", g.Goal, g.Target, g.Shown, verdict, paired)
 	}
-	fmt.Fprintf(&b, "\nA ratio of two stores is measured as the ratio of their medians, which decides the verdict; \"round by round\" is the median and range of their ratio within each round.\n")
+	fmt.Fprintf(&b, "\nA ratio of two benchmarks is the ratio of their medians, which decides the verdict (the mean of the one-by-one Adds is set against the limit model's median; the scaling goal compares one store at two sizes); \"round by round\" is the median and range of the two benchmarks' ratio within each round.\n")
 	e := r.Extras
 	fmt.Fprintf(&b, "\nm_LimitAll with 100 matches among %d items: by an indexed attribute %s (%d B allocated), by one without postings (a scan) %s (%d B allocated); the 100 results hold %d B of values.\n",
 		r.Items, us(e.IndexedAllNs), e.IndexedAllBytes, us(e.ScanAllNs), e.ScanAllBytes, e.ResultBytes)
