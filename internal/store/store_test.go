@@ -695,44 +695,43 @@ func TestVersionCacheConcurrent(t *testing.T) {
 	}
 	const newest = 20
 	chunks := []uint64{1, 2, 3, 1 + maxCachedChunks, 2 + maxCachedChunks}
-	var wg sync.WaitGroup
-	for g := range 4 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			rng := mrand.New(mrand.NewPCG(uint64(g), 7))
-			for range 20_000 {
-				txid := 1 + rng.Uint64N(newest)
-				n := chunks[rng.IntN(len(chunks))]
-				if e := c.get(txid, n); e != nil {
-					for i := 0; i < chunkRows; i++ {
-						if got := binary.BigEndian.Uint64(e.versions[i*8:]); got != txid*1000+n {
-							t.Errorf("chunk %d at commit %d: slot %d holds %d", n, txid, i, got)
-							return
-						}
-					}
-					continue
-				}
-				c.put(txid, n, content(txid, n))
-			}
-		}()
+	// inParallel runs fn in four goroutines, each with its own generator.
+	inParallel := func(seed uint64, fn func(rng *mrand.Rand)) {
+		var wg sync.WaitGroup
+		for g := range 4 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				fn(mrand.New(mrand.NewPCG(uint64(g), seed)))
+			}()
+		}
+		wg.Wait()
 	}
-	wg.Wait()
+	inParallel(7, func(rng *mrand.Rand) {
+		for range 20_000 {
+			txid := 1 + rng.Uint64N(newest)
+			n := chunks[rng.IntN(len(chunks))]
+			if e := c.get(txid, n); e != nil {
+				for i := 0; i < chunkRows; i++ {
+					if got := binary.BigEndian.Uint64(e.versions[i*8:]); got != txid*1000+n {
+						t.Errorf("chunk %d at commit %d: slot %d holds %d", n, txid, i, got)
+						return
+					}
+				}
+				continue
+			}
+			c.put(txid, n, content(txid, n))
+		}
+	})
 	for _, n := range chunks[:3] {
 		c.put(newest+1, n, content(newest+1, n))
 	}
-	for g := range 4 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			rng := mrand.New(mrand.NewPCG(uint64(g), 8))
-			for range 5_000 {
-				txid, n := 1+rng.Uint64N(newest), chunks[rng.IntN(len(chunks))]
-				c.put(txid, n, content(txid, n))
-			}
-		}()
-	}
-	wg.Wait()
+	inParallel(8, func(rng *mrand.Rand) {
+		for range 5_000 {
+			txid, n := 1+rng.Uint64N(newest), chunks[rng.IntN(len(chunks))]
+			c.put(txid, n, content(txid, n))
+		}
+	})
 	for _, n := range chunks[:3] {
 		if c.get(newest+1, n) == nil {
 			t.Errorf("an older commit's put replaced chunk %d of the newest commit", n)

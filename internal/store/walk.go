@@ -120,13 +120,11 @@ func (w *walker) readAt(b []byte, off int64) error {
 	return err
 }
 
+// fail records a problem after which the tree cannot be trusted to
+// iterate.
 func (w *walker) fail(format string, args ...any) {
 	w.unsound = true
-	if len(w.problems) < w.max {
-		w.problems = append(w.problems, "file structure: "+fmt.Sprintf(format, args...))
-	} else {
-		w.omitted++
-	}
+	w.note(format, args...)
 }
 
 type walkMeta struct {
