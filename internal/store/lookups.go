@@ -35,6 +35,16 @@ import (
 // still checked against the query (its header must list the posting and
 // carry every filter's tag), exactly as on the uncached path.
 //
+// An entry may also hold the row's version, which a read checks against
+// the record's (the version table, versions.go). That rule does not cover
+// it: a rewrite changes a row's version without changing any list. So a
+// version serves only readers of the very commit at which it was read from
+// the table, whose content at that commit never changes (as for the
+// version cache); a reader of a later commit uses the list, reads the
+// version as before, and writes the entry again at its own commit with
+// that version. A read of a cached row then costs no version lookup while
+// no commit intervenes.
+//
 // Layout: sets of lookupWays entries, chosen by the tag's bits (tags are
 // keyed hashes, so uniform); each entry is guarded by a sequence counter
 // (odd while an entry is being written), so readers take no lock. The
@@ -169,14 +179,48 @@ func (t *lookupTable) set(tag protect.Tag) *lookupSet {
 	return &t.sets[binary.LittleEndian.Uint64(tag[4:12])&t.mask]
 }
 
-const lookupHasRow = 1 << 32
+// The second tag word holds more than the tag's bytes 8–11 (its low 32
+// bits): bit 32 says the list holds a row, and bits 33–63 the row's
+// version as the reader that wrote the entry found it in the version
+// table at the entry's commit (0: not known, or too large to keep here).
+const (
+	lookupTagBits  = 1<<32 - 1
+	lookupHasRow   = 1 << 32
+	lookupVerShift = 33
+	lookupMaxVer   = 1<<(64-lookupVerShift) - 1
+)
+
+// lookupHit is what the cache answers for a tag: its list, and the row's
+// version when the entry was written at the reader's own commit.
+type lookupHit struct {
+	row uint64
+	n   int // rows in the list: 0 or 1
+	// version is the row's version at the reader's commit (0: not
+	// known). A version is kept only with the commit it was read at: the
+	// version table of a given commit never changes, but a rewrite can
+	// change a row's version without changing any posting list, so only
+	// a reader of exactly that commit may use it.
+	version uint64
+	// refresh is set when the entry holds no version for the reader's
+	// commit (it was written at an earlier one, or without a version):
+	// writing it again with the version the reader finds serves the
+	// readers of this commit that follow.
+	refresh bool
+}
 
 // get returns tag's posting list as a reader of commit txid sees it: one
 // row (n = 1) or none (n = 0); ok is false on a miss.
 func (c *lookupCache) get(tag protect.Tag, txid uint64) (row uint64, n int, ok bool) {
+	h, ok := c.probe(tag, txid)
+	return h.row, h.n, ok
+}
+
+// probe is get, with the version the entry holds for a reader of its
+// commit.
+func (c *lookupCache) probe(tag protect.Tag, txid uint64) (lookupHit, bool) {
 	t := c.table.Load()
 	if t == nil {
-		return 0, 0, false
+		return lookupHit{}, false
 	}
 	s := t.set(tag)
 	w0, w1 := tagWords(tag)
@@ -187,27 +231,38 @@ func (c *lookupCache) get(tag protect.Tag, txid uint64) (row uint64, n int, ok b
 			continue
 		}
 		t0, t1, r, at := e.tag0.Load(), e.tag1.Load(), e.row.Load(), e.at.Load()
-		if e.seq.Load() != q || t0 != w0 || t1&^lookupHasRow != w1 {
+		if e.seq.Load() != q || t0 != w0 || t1&lookupTagBits != w1 {
 			continue
 		}
 		// Loaded after the entry: a change the entry's reader could have
 		// seen is visible here (see the rule above).
 		lo := min(at, txid)
 		if lo < t.since || s.changed.Load() > lo {
-			return 0, 0, false
+			return lookupHit{}, false
 		}
-		if t1&lookupHasRow != 0 {
-			return r, 1, true
+		if t1&lookupHasRow == 0 {
+			return lookupHit{}, true
 		}
-		return 0, 0, true
+		h := lookupHit{row: r, n: 1, refresh: at < txid}
+		if at == txid {
+			h.version = t1 >> lookupVerShift
+			h.refresh = h.version == 0
+		}
+		return h, true
 	}
-	return 0, 0, false
+	return lookupHit{}, false
 }
 
 // put records that tag's posting list at commit txid holds row (n = 1)
-// or nothing (n = 0). It gives up rather than wait when another reader
-// is writing the entry it would replace.
+// or nothing (n = 0).
 func (c *lookupCache) put(tag protect.Tag, txid, row uint64, n int) {
+	c.store(tag, txid, row, n, 0)
+}
+
+// store is put, with row's version at commit txid when it is known (0
+// otherwise). It gives up rather than wait when another reader is
+// writing the entry it would replace.
+func (c *lookupCache) store(tag protect.Tag, txid, row uint64, n int, version uint64) {
 	t := c.table.Load()
 	if t == nil || txid < t.since {
 		return
@@ -216,11 +271,14 @@ func (c *lookupCache) put(tag protect.Tag, txid, row uint64, n int) {
 	w0, w1 := tagWords(tag)
 	if n == 1 {
 		w1 |= lookupHasRow
+		if version <= lookupMaxVer {
+			w1 |= version << lookupVerShift
+		}
 	}
 	victim := -1
 	for i := range s.entries {
 		e := &s.entries[i]
-		if q := e.seq.Load(); q == 0 || (e.tag0.Load() == w0 && e.tag1.Load()&^lookupHasRow == w1&^lookupHasRow) {
+		if q := e.seq.Load(); q == 0 || (e.tag0.Load() == w0 && e.tag1.Load()&lookupTagBits == w1&lookupTagBits) {
 			victim = i
 			break
 		}
@@ -263,11 +321,23 @@ func raiseTo(v *atomic.Uint64, x uint64) {
 func (tx *Tx) findPosted(tag protect.Tag, fn func(row uint64) (bool, error)) error {
 	c := &tx.db.lookups
 	txid := tx.txid()
-	if row, n, ok := c.get(tag, txid); ok {
-		if n == 0 {
+	if h, ok := c.probe(tag, txid); ok {
+		if h.n == 0 {
 			return nil
 		}
-		_, err := fn(row)
+		if h.version != 0 {
+			// The version check of a read of this row (Read) needs no
+			// trip to the version table or its cache.
+			tx.verOK, tx.verRow, tx.verVal = true, h.row, h.version
+		}
+		_, err := fn(h.row)
+		if h.refresh {
+			if v := tx.versionRead(h.row); v != 0 {
+				// fn read the row's version at this commit: keep it
+				// with the list for the readers that follow.
+				c.store(tag, txid, h.row, 1, v)
+			}
+		}
 		return err
 	}
 	cur := tx.postingCursor(tag[:])
@@ -289,13 +359,13 @@ func (tx *Tx) findPosted(tag protect.Tag, fn func(row uint64) (bool, error)) err
 		}
 		if !more {
 			if n == 1 && lastInTag(cur, tag) {
-				c.put(tag, txid, first, 1)
+				c.store(tag, txid, first, 1, tx.versionRead(first))
 			}
 			return nil
 		}
 	}
 	if n <= 1 {
-		c.put(tag, txid, first, n)
+		c.store(tag, txid, first, n, tx.versionRead(first))
 	}
 	return nil
 }

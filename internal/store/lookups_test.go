@@ -450,7 +450,7 @@ func TestLookupCacheEntries(t *testing.T) {
 // same lookup keys come back again and again), with the log merging all
 // the time, while readers that last across commits compare, in one
 // transaction, what Find answers through the cache with a scan of the
-// records: they must agree at every commit.
+// records (they must agree at every commit) and read what they find.
 func TestLookupCacheConcurrent(t *testing.T) {
 	smallMerges(t, 10) // merges all the time: postings in the log and in the index
 	db, _ := openTest(t)
@@ -506,6 +506,16 @@ func TestLookupCacheConcurrent(t *testing.T) {
 					if want := scanKeyIn(tx, acct); !slices.Equal(got, want) {
 						return fmt.Errorf("commit %d, account %s: Find %v, scan %v", tx.txid(), acct, got, want)
 					}
+					// And what it finds reads: the version check passes
+					// whether the version came from the lookup cache
+					// (rewrites bump versions in place) or the table.
+					err = tx.Find(keyQuery(acct), func(r *Record) (bool, error) {
+						_, _, err := tx.Read(r, PartSecret)
+						return true, err
+					})
+					if err != nil {
+						return fmt.Errorf("commit %d, account %s: %v", tx.txid(), acct, err)
+					}
 				}
 				return nil
 			})
@@ -521,7 +531,7 @@ func (c *lookupCache) holding(tag protect.Tag) int {
 	n := 0
 	for i := range s.entries {
 		e := &s.entries[i]
-		if e.seq.Load() != 0 && e.tag0.Load() == w0 && e.tag1.Load()&^lookupHasRow == w1 {
+		if e.seq.Load() != 0 && e.tag0.Load() == w0 && e.tag1.Load()&lookupTagBits == w1 {
 			n++
 		}
 	}
@@ -698,4 +708,94 @@ func TestLookupCacheSmallLimit(t *testing.T) {
 		}
 		return []uint64{recs[i].Row}
 	})
+}
+
+// readKey finds acct's item through its lookup key and reads its secret,
+// as a keychain read does: the status is OK, Decode (the version check
+// or a seal failed) or ItemNotFound.
+func readKey(db *DB, acct string) (string, status.Code) {
+	var out string
+	st := status.ItemNotFound
+	err := db.View(func(tx *Tx) error {
+		return tx.Find(keyQuery(acct), func(r *Record) (bool, error) {
+			_, secret, err := tx.Read(r, PartSecret)
+			if st = status.Of(err); err == nil {
+				v, _ := secret.Get("v_Data")
+				out = string(v.Bytes())
+			}
+			return false, nil
+		})
+	})
+	if err != nil {
+		return "", status.Of(err)
+	}
+	return out, st
+}
+
+// keyVersion returns the version the lookup cache holds for acct's row
+// for a reader of the last commit (0: none).
+func keyVersion(db *DB, acct string) uint64 {
+	f, _ := item(acct, "")
+	h, _ := db.lookups.probe(db.lookupTag(schema.GenericPassword, f), db.committed.Load())
+	return h.version
+}
+
+// A read through the lookup cache leaves the row's version in the entry,
+// and a read of the same commit takes it from there rather than from the
+// version table: with the version cache's chunk for that commit replaced
+// by zeros, the read still succeeds. A reader of a later commit writes the
+// entry again with the version it read.
+func TestLookupCacheKeepsVersion(t *testing.T) {
+	db, _ := openTest(t)
+	x := insert(t, db, "x", "s1")
+	if v := keyVersion(db, "x"); v != 0 {
+		t.Fatalf("version %d before any read", v)
+	}
+	if sec, st := readKey(db, "x"); st != status.OK || sec != "s1" {
+		t.Fatalf("first read: status %v", st)
+	}
+	if v := keyVersion(db, "x"); v != x.Version {
+		t.Fatalf("the entry holds version %d, want %d", v, x.Version)
+	}
+	txid := db.committed.Load()
+	var zeros [chunkRows * 8]byte
+	n := x.Row / chunkRows
+	db.vcache.slots[n%maxCachedChunks].Store(&cachedChunk{txid: txid, n: n, versions: zeros})
+	if sec, st := readKey(db, "x"); st != status.OK || sec != "s1" {
+		t.Fatalf("a read of the same commit looked the version up again: status %v", st)
+	}
+
+	// A commit that leaves x's list alone: the entry still answers, but
+	// its version belongs to the earlier commit.
+	insert(t, db, "y", "s2")
+	if v := keyVersion(db, "x"); v != 0 {
+		t.Fatalf("a version of commit %d served a reader of commit %d", txid, db.committed.Load())
+	}
+	if sec, st := readKey(db, "x"); st != status.OK || sec != "s1" {
+		t.Fatalf("read at the next commit: status %v", st)
+	}
+	if v := keyVersion(db, "x"); v != x.Version {
+		t.Fatalf("the entry was not written again at the new commit: version %d", v)
+	}
+}
+
+// A version in the lookup cache is believed only at the commit it was
+// read at. No write changes a row's version without changing a posting
+// list today, but the cache must not depend on it: here a commit changes
+// only the version table, and the next read sees the record as stale.
+func TestLookupCacheVersionOnlyAtItsCommit(t *testing.T) {
+	db, _ := openTest(t)
+	x := insert(t, db, "x", "s1")
+	if _, st := readKey(db, "x"); st != status.OK {
+		t.Fatalf("first read: status %v", st)
+	}
+	if err := db.Update(func(tx *Tx) error { return tx.setVersion(x.Row, x.Version+1) }); err != nil {
+		t.Fatal(err)
+	}
+	if row, n, ok := cached(db, "x"); !ok || n != 1 || row != x.Row {
+		t.Fatalf("the list should still be cached: %d %d %v", row, n, ok)
+	}
+	if sec, st := readKey(db, "x"); st != status.Decode || sec != "" {
+		t.Fatalf("a record older than the version table was read: status %v", st)
+	}
 }

@@ -400,6 +400,12 @@ type Tx struct {
 
 	seekBuf [tagSize + 8]byte // see intersect
 	aadBuf  [512]byte         // see Read
+
+	// The version a read transaction last found for a row (verRow, in
+	// the version table or the lookup cache), so that the lookup cache
+	// can keep it and a read of the same row does not look it up again.
+	verOK          bool
+	verRow, verVal uint64
 }
 
 // cursor returns a cursor on b, reused if the transaction has a spare one;

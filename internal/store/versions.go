@@ -55,6 +55,30 @@ func (tx *Tx) currentVersion(row uint64) uint64 {
 	if c, ok := tx.dirty[n]; ok {
 		return binary.BigEndian.Uint64(c[slot*8:])
 	}
+	if tx.writable {
+		return tx.tableVersion(row)
+	}
+	if tx.verOK && tx.verRow == row {
+		return tx.verVal
+	}
+	v := tx.tableVersion(row)
+	tx.verOK, tx.verRow, tx.verVal = true, row, v
+	return v
+}
+
+// versionRead returns the version this read transaction found for row,
+// or 0 when it has not looked it up.
+func (tx *Tx) versionRead(row uint64) uint64 {
+	if tx.verOK && tx.verRow == row {
+		return tx.verVal
+	}
+	return 0
+}
+
+// tableVersion returns row's version as the committed version table
+// holds it (through the version cache, for a read transaction).
+func (tx *Tx) tableVersion(row uint64) uint64 {
+	n, slot := row/chunkRows, int(row%chunkRows)
 	txid := uint64(tx.btx.ID())
 	if !tx.writable {
 		if e := tx.db.vcache.get(txid, n); e != nil {
