@@ -75,3 +75,27 @@ func TestReportPairsRounds(t *testing.T) {
 		}
 	}
 }
+
+// TestFlatness checks the scaling verdict: the read's growth from the
+// smallest store to the largest, set against the limit model's growth.
+func TestFlatness(t *testing.T) {
+	for _, tc := range []struct {
+		a, b  scalePoint
+		shown string
+		pass  bool
+	}{
+		// Grows 2.2× where the limit model grows 2×: flat.
+		{scalePoint{1000, 3000, 1000}, scalePoint{1000000, 6600, 2000}, "1.10× its growth (secitemdb 2.20×, the limit model 2.00×)", true},
+		// Grows 2.6× where the limit model grows 1.8×: not flat.
+		{scalePoint{1000, 3000, 1000}, scalePoint{1000000, 7800, 1800}, "1.44× its growth (secitemdb 2.60×, the limit model 1.80×)", false},
+		// An O(n) lookup, a thousandfold.
+		{scalePoint{1000, 3000, 1000}, scalePoint{1000000, 3e6, 2000}, "500.00× its growth (secitemdb 1000.00×, the limit model 2.00×)", false},
+		// No limit-model reading: no verdict.
+		{scalePoint{1000, 3000, 0}, scalePoint{1000000, 3100, 0}, "1.03× (no limit-model reading)", false},
+	} {
+		_, shown, pass := flatness(tc.a, tc.b)
+		if shown != tc.shown || pass != tc.pass {
+			t.Errorf("flatness(%v, %v) = %q, %v; want %q, %v", tc.a, tc.b, shown, pass, tc.shown, tc.pass)
+		}
+	}
+}
