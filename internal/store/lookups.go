@@ -37,7 +37,9 @@ import (
 //
 // An entry may also hold the row's version, which a read checks against
 // the record's (the version table, versions.go). That rule does not cover
-// it: a rewrite changes a row's version without changing any list. So a
+// it: it is about lists, and nothing ties a change of version to a change
+// of list (today every write that changes a version also changes one of
+// the row's lists, but that is the writers' business). So a
 // version serves only readers of the very commit at which it was read from
 // the table, whose content at that commit never changes (as for the
 // version cache); a reader of a later commit uses the list, reads the
@@ -73,7 +75,7 @@ const (
 type lookupEntry struct {
 	seq  atomic.Uint64 // odd while the entry is being written
 	tag0 atomic.Uint64 // tag bytes 0–7
-	tag1 atomic.Uint64 // tag bytes 8–11; bit 32 set when the list holds a row
+	tag1 atomic.Uint64 // tag bytes 8–11; bit 32: the list holds a row; bits 33–63: its version
 	row  atomic.Uint64
 	at   atomic.Uint64 // the commit the list was read at
 }
@@ -208,15 +210,9 @@ type lookupHit struct {
 	refresh bool
 }
 
-// get returns tag's posting list as a reader of commit txid sees it: one
-// row (n = 1) or none (n = 0); ok is false on a miss.
-func (c *lookupCache) get(tag protect.Tag, txid uint64) (row uint64, n int, ok bool) {
-	h, ok := c.probe(tag, txid)
-	return h.row, h.n, ok
-}
-
-// probe is get, with the version the entry holds for a reader of its
-// commit.
+// probe returns tag's posting list as a reader of commit txid sees it
+// (one row or none) and, for a reader of the entry's own commit, the
+// row's version; ok is false on a miss.
 func (c *lookupCache) probe(tag protect.Tag, txid uint64) (lookupHit, bool) {
 	t := c.table.Load()
 	if t == nil {
@@ -253,15 +249,11 @@ func (c *lookupCache) probe(tag protect.Tag, txid uint64) (lookupHit, bool) {
 	return lookupHit{}, false
 }
 
-// put records that tag's posting list at commit txid holds row (n = 1)
-// or nothing (n = 0).
-func (c *lookupCache) put(tag protect.Tag, txid, row uint64, n int) {
-	c.store(tag, txid, row, n, 0)
-}
-
-// store is put, with row's version at commit txid when it is known (0
-// otherwise). It gives up rather than wait when another reader is
-// writing the entry it would replace.
+// store records that tag's posting list at commit txid holds row (n = 1)
+// or nothing (n = 0), with row's version at commit txid when it is known
+// (0 otherwise; one too large for the entry's bits is not kept). It gives
+// up rather than wait when another reader is writing the entry it would
+// replace.
 func (c *lookupCache) store(tag protect.Tag, txid, row uint64, n int, version uint64) {
 	t := c.table.Load()
 	if t == nil || txid < t.since {
@@ -332,7 +324,7 @@ func (tx *Tx) findPosted(tag protect.Tag, fn func(row uint64) (bool, error)) err
 		}
 		_, err := fn(h.row)
 		if h.refresh {
-			if v := tx.versionRead(h.row); v != 0 {
+			if v := tx.versionRead(h.row); v != 0 && v <= lookupMaxVer {
 				// fn read the row's version at this commit: keep it
 				// with the list for the readers that follow.
 				c.store(tag, txid, h.row, 1, v)

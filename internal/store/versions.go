@@ -49,7 +49,9 @@ func rootTerm(ix *protect.Indexer, key, mac []byte) [protect.MACSize]byte {
 }
 
 // currentVersion returns the version the table holds for row, as this
-// transaction sees it.
+// transaction sees it. A read transaction remembers the last row it asked
+// about and its version, which the lookup cache may also have given it
+// (findPosted), and asks the table only for another row.
 func (tx *Tx) currentVersion(row uint64) uint64 {
 	n, slot := row/chunkRows, int(row%chunkRows)
 	if c, ok := tx.dirty[n]; ok {
@@ -58,19 +60,26 @@ func (tx *Tx) currentVersion(row uint64) uint64 {
 	if tx.writable {
 		return tx.tableVersion(row)
 	}
-	if tx.verOK && tx.verRow == row {
-		return tx.verVal
+	if v, ok := tx.knownVersion(row); ok {
+		return v
 	}
 	v := tx.tableVersion(row)
 	tx.verOK, tx.verRow, tx.verVal = true, row, v
 	return v
 }
 
-// versionRead returns the version this read transaction found for row,
-// or 0 when it has not looked it up.
+// knownVersion returns the version a read transaction remembers for row:
+// ok is false when the last row it asked about, or was told about, is
+// another one.
+func (tx *Tx) knownVersion(row uint64) (uint64, bool) {
+	return tx.verVal, tx.verOK && tx.verRow == row
+}
+
+// versionRead returns the version a read transaction remembers for row,
+// 0 when it remembers another row's (or row's version is 0).
 func (tx *Tx) versionRead(row uint64) uint64 {
-	if tx.verOK && tx.verRow == row {
-		return tx.verVal
+	if v, ok := tx.knownVersion(row); ok {
+		return v
 	}
 	return 0
 }
