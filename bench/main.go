@@ -102,8 +102,13 @@ func main() {
 	}
 	report := buildReport(env, benches, extra, scaling, time.Since(start))
 	fmt.Print(report.markdown())
-	b, _ := json.MarshalIndent(report, "", "  ")
-	must(os.WriteFile(filepath.Join(*outDir, "results.json"), b, 0o644))
+	if b, err := json.MarshalIndent(report, "", "  "); err != nil {
+		// A failed benchmark can leave an infinite ratio, which JSON
+		// cannot hold: the tables above and the plots still stand.
+		fmt.Fprintf(os.Stderr, "bench: results.json not written: %v\n", err)
+	} else {
+		must(os.WriteFile(filepath.Join(*outDir, "results.json"), b, 0o644))
+	}
 	must(plotLatency(filepath.Join(*outDir, "latency.png"), benches))
 	if len(scaling) > 0 {
 		must(plotScaling(filepath.Join(*outDir, "scaling.png"), scaling))

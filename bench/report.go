@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"image/color"
+	"math"
 	"slices"
 	"strings"
 	"time"
@@ -36,6 +37,9 @@ type goal struct {
 	// stretches fall on both, where the ratio of the two medians can
 	// pair a quiet round of one with a busy round of the other.
 	Paired string `json:"paired,omitempty"`
+	// Verdict, when set, replaces "pass" or "falls short" (a goal the run
+	// could not measure).
+	Verdict string `json:"verdict,omitempty"`
 }
 
 type report struct {
@@ -89,32 +93,53 @@ func buildReport(env string, benches []*bench, e extras, scaling []scalePoint, d
 	v = float64(e.FileSize) / float64(e.RecordBytes)
 	add(fmt.Sprintf("file size vs raw sealed records at %d items", *items), "≤ 2×", v, fmt.Sprintf("%.2f× (%.1f MiB / %.1f MiB)", v, float64(e.FileSize)/(1<<20), float64(e.RecordBytes)/(1<<20)), v <= 2)
 	if len(scaling) > 1 {
-		v, shown, pass := flatness(scaling[0], scaling[len(scaling)-1])
-		add(fmt.Sprintf("read by primary key, %d items vs %d", scaling[len(scaling)-1].Items, scaling[0].Items), fmt.Sprintf("flat: grows ≤ %.2f× as much as the limit model", maxGrowthVsLimit), v, shown, pass)
+		a, b := scaling[0], scaling[len(scaling)-1]
+		v, shown, ok := flatness(a, b)
+		g := goal{Goal: fmt.Sprintf("indexed read stays flat from %d to %d items: our own part's growth vs the limit model's", a.Items, b.Items),
+			Target: fmt.Sprintf("≤ %.2f×", maxGrowthVsLimit), Value: v, Shown: shown, Pass: ok && v <= maxGrowthVsLimit}
+		if !ok {
+			g.Verdict = "no reading"
+		}
+		r.Goals = append(r.Goals, g)
 	}
 	return r
 }
 
-// maxGrowthVsLimit is how much more than the limit model's own read a
-// read by primary key may grow from the smallest store to the largest and
-// still count as flat. The limit model grows too, 1.7–2.8× from 1k to 1M
-// items in Runs 3–14 (a deeper tree, and a file past the CPU's caches and
-// TLB), so what tells O(k) from O(n) is growth beyond the limit model's
-// (an O(n) lookup would grow a thousandfold); the allowance covers the
-// noise of four medians (BENCHMARKS.md, Run 14).
+// maxGrowthVsLimit bounds how much faster than the limit model's read our
+// own part of a read by primary key (secitemdb's read less the limit
+// model's) may grow from the smallest store to the largest. The goal is
+// that a query matching k items costs O(k), not O(n). Whole reads cannot
+// show it: the limit model's own read grows 1.7–2.8× from 1k to 1M items
+// (a deeper tree, a file past the CPU's caches and TLB), crossing the
+// "at most 2×" line we first drew in most runs (BENCHMARKS.md, Run 14).
+// Our own part (query parsing, tags, the lookup cache, the version check)
+// should not grow at all in the ideal; it does grow with memory misses,
+// and an O(n) step would make it grow a thousandfold. The allowance over
+// the limit model's growth is a judgment, not a measured noise bound:
+// the readings that can be worked out for Runs 3–14 are 0.58–0.94×,
+// except Run 8's, 1.45× and 1.10×, when the lookup cache held the keys of
+// only a quarter of the million items.
 const maxGrowthVsLimit = 1.25
 
-// flatness compares the read's growth from point a to point b with the
-// limit model's: v is their ratio, which decides; with no limit-model
-// reading there is no verdict.
-func flatness(a, b scalePoint) (v float64, shown string, pass bool) {
-	ours := b.Secitem / a.Secitem
-	if a.Limit <= 0 || b.Limit <= 0 {
-		return 0, fmt.Sprintf("%.2f× (no limit-model reading)", ours), false
+// flatness is the scaling goal's reading from point a to point b: our
+// own part's growth over the limit model's growth (v), shown with the
+// figures behind it; ok is false when the points cannot give a reading
+// (a missing or failed measurement, or a read of ours no slower than the
+// limit model's at a, which leaves no part of our own to follow).
+func flatness(a, b scalePoint) (v float64, shown string, ok bool) {
+	for _, x := range []float64{a.Secitem, a.Limit, b.Secitem, b.Limit} {
+		if !(x > 0) || math.IsInf(x, 0) {
+			return 0, "no reading (a measurement is missing or failed)", false
+		}
 	}
-	limit := b.Limit / a.Limit
+	whole, limit := b.Secitem/a.Secitem, b.Limit/a.Limit
+	oursA, oursB := a.Secitem-a.Limit, b.Secitem-b.Limit
+	if oursA <= 0 {
+		return 0, fmt.Sprintf("no reading (at %d items our read, %s, is no slower than the limit model's)", a.Items, us(a.Secitem)), false
+	}
+	ours := oursB / oursA
 	v = ours / limit
-	return v, fmt.Sprintf("%.2f× its growth (secitemdb %.2f×, the limit model %.2f×)", v, ours, limit), v <= maxGrowthVsLimit
+	return v, fmt.Sprintf("%.2f× (our own part %s → %s, %.2f×; the limit model %.2f×; the whole read %.2f×)", v, us(oursA), us(oursB), ours, limit, whole), true
 }
 
 // pairedRatio is the median and range of a[i]/b[i] over the rounds both
@@ -157,7 +182,10 @@ func (r report) markdown() string {
 	fmt.Fprintf(&b, "\n| goal | target | measured | | round by round: median (range) |\n|---|---|---|---|---|\n")
 	for _, g := range r.Goals {
 		verdict := "pass"
-		if !g.Pass {
+		switch {
+		case g.Verdict != "":
+			verdict = g.Verdict
+		case !g.Pass:
 			verdict = "falls short"
 		}
 		paired := g.Paired
@@ -166,7 +194,7 @@ func (r report) markdown() string {
 		}
 		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s |\n", g.Goal, g.Target, g.Shown, verdict, paired)
 	}
-	fmt.Fprintf(&b, "\nA ratio of two benchmarks is the ratio of their medians, which decides the verdict (the mean of the one-by-one Adds is set against the limit model's median; the scaling goal compares one store at two sizes); \"round by round\" is the median and range of the two benchmarks' ratio within each round.\n")
+	fmt.Fprintf(&b, "\nA ratio of two benchmarks is the ratio of their medians, which decides the verdict (the mean of the one-by-one Adds is set against the limit model's median; the scaling goal sets the growth of our read less the limit model's, from the smallest store to the largest, against the limit model's own growth); \"round by round\" is the median and range of the two benchmarks' ratio within each round.\n")
 	e := r.Extras
 	fmt.Fprintf(&b, "\nm_LimitAll with 100 matches among %d items: by an indexed attribute %s (%d B allocated), by one without postings (a scan) %s (%d B allocated); the 100 results hold %d B of values.\n",
 		r.Items, us(e.IndexedAllNs), e.IndexedAllBytes, us(e.ScanAllNs), e.ScanAllBytes, e.ResultBytes)

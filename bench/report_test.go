@@ -1,6 +1,7 @@
 package main
 
 import (
+	"math"
 	"strings"
 	"testing"
 )
@@ -66,7 +67,7 @@ func TestReportPairsRounds(t *testing.T) {
 		[]scalePoint{{Items: 1000, Secitem: 1}, {Items: 1000000, Secitem: 2}}, 0)
 	for _, x := range r.Goals {
 		single := strings.HasPrefix(x.Goal, "unlock") || strings.HasPrefix(x.Goal, "file size") ||
-			strings.HasPrefix(x.Goal, "durable Add, mean") || strings.HasPrefix(x.Goal, "read by primary key")
+			strings.HasPrefix(x.Goal, "durable Add, mean") || strings.HasPrefix(x.Goal, "indexed read stays flat")
 		if single && x.Paired != "" {
 			t.Errorf("goal %q shows a round-by-round ratio %q", x.Goal, x.Paired)
 		}
@@ -76,26 +77,59 @@ func TestReportPairsRounds(t *testing.T) {
 	}
 }
 
-// TestFlatness checks the scaling verdict: the read's growth from the
-// smallest store to the largest, set against the limit model's growth.
+// TestFlatness checks the scaling verdict: the growth of our own part of
+// the read (ours less the limit model's) from the smallest store to the
+// largest, over the limit model's growth, and the readings it refuses.
 func TestFlatness(t *testing.T) {
 	for _, tc := range []struct {
 		a, b  scalePoint
+		v     float64
 		shown string
-		pass  bool
+		ok    bool
 	}{
-		// Grows 2.2× where the limit model grows 2×: flat.
-		{scalePoint{1000, 3000, 1000}, scalePoint{1000000, 6600, 2000}, "1.10× its growth (secitemdb 2.20×, the limit model 2.00×)", true},
-		// Grows 2.6× where the limit model grows 1.8×: not flat.
-		{scalePoint{1000, 3000, 1000}, scalePoint{1000000, 7800, 1800}, "1.44× its growth (secitemdb 2.60×, the limit model 1.80×)", false},
+		// Our part grows 2×, the limit model 2×: flat.
+		{scalePoint{1000, 3000, 1000}, scalePoint{1000000, 6000, 2000}, 1, "1.00× (our own part 2.00 µs → 4.00 µs, 2.00×; the limit model 2.00×; the whole read 2.00×)", true},
+		// Our part grows 3×, the limit model 2×: 1.5, past the bound.
+		{scalePoint{1000, 3000, 1000}, scalePoint{1000000, 8000, 2000}, 1.5, "1.50× (our own part 2.00 µs → 6.00 µs, 3.00×; the limit model 2.00×; the whole read 2.67×)", true},
+		// At the bound.
+		{scalePoint{1000, 3000, 1000}, scalePoint{1000000, 7000, 2000}, 1.25, "1.25× (our own part 2.00 µs → 5.00 µs, 2.50×; the limit model 2.00×; the whole read 2.33×)", true},
 		// An O(n) lookup, a thousandfold.
-		{scalePoint{1000, 3000, 1000}, scalePoint{1000000, 3e6, 2000}, "500.00× its growth (secitemdb 1000.00×, the limit model 2.00×)", false},
-		// No limit-model reading: no verdict.
-		{scalePoint{1000, 3000, 0}, scalePoint{1000000, 3100, 0}, "1.03× (no limit-model reading)", false},
+		{scalePoint{1000, 3000, 1000}, scalePoint{1000000, 2002000, 2000}, 500, "500.00× (our own part 2.00 µs → 2.00 ms, 1000.00×; the limit model 2.00×; the whole read 667.33×)", true},
+		// A failed measurement (testing.Benchmark's zero result) or a
+		// missing one gives no reading, never a pass.
+		{scalePoint{1000, 3000, 1000}, scalePoint{1000000, 0, 2000}, 0, "no reading (a measurement is missing or failed)", false},
+		{scalePoint{1000, 0, 1000}, scalePoint{1000000, 6000, 2000}, 0, "no reading (a measurement is missing or failed)", false},
+		{scalePoint{1000, 3000, 0}, scalePoint{1000000, 3100, 0}, 0, "no reading (a measurement is missing or failed)", false},
+		// Ours no slower than the limit model at the small store.
+		{scalePoint{1000, 1000, 1000}, scalePoint{1000000, 3000, 2000}, 0, "no reading (at 1000 items our read, 1.00 µs, is no slower than the limit model's)", false},
 	} {
-		_, shown, pass := flatness(tc.a, tc.b)
-		if shown != tc.shown || pass != tc.pass {
-			t.Errorf("flatness(%v, %v) = %q, %v; want %q, %v", tc.a, tc.b, shown, pass, tc.shown, tc.pass)
+		v, shown, ok := flatness(tc.a, tc.b)
+		if math.Abs(v-tc.v) > 1e-9 || shown != tc.shown || ok != tc.ok {
+			t.Errorf("flatness(%v, %v) = %v, %q, %v; want %v, %q, %v", tc.a, tc.b, v, shown, ok, tc.v, tc.shown, tc.ok)
+		}
+	}
+	// In the report: the bound decides, and a point that cannot be read
+	// is said so, not failed or passed.
+	goalOf := func(pts []scalePoint) goal {
+		r := buildReport("test machine", nil, extras{}, pts, 0)
+		return r.Goals[len(r.Goals)-1]
+	}
+	for _, tc := range []struct {
+		b       scalePoint
+		pass    bool
+		verdict string
+	}{
+		{scalePoint{1000000, 7000, 2000}, true, "| pass |"},
+		{scalePoint{1000000, 7001, 2000}, false, "| falls short |"},
+		{scalePoint{1000000, 0, 2000}, false, "| no reading |"},
+	} {
+		pts := []scalePoint{{1000, 3000, 1000}, tc.b}
+		g := goalOf(pts)
+		if g.Pass != tc.pass || !strings.HasPrefix(g.Goal, "indexed read stays flat from 1000 to 1000000 items") || g.Target != "≤ 1.25×" {
+			t.Errorf("point %v: goal %+v", tc.b, g)
+		}
+		if md := buildReport("test machine", nil, extras{}, pts, 0).markdown(); !strings.Contains(md, tc.verdict) {
+			t.Errorf("point %v: the goal table lacks %q", tc.b, tc.verdict)
 		}
 	}
 }
