@@ -199,9 +199,9 @@ type lookupHit struct {
 	n   int // rows in the list: 0 or 1
 	// version is the row's version at the reader's commit (0: not
 	// known). A version is kept only with the commit it was read at: the
-	// version table of a given commit never changes, but a rewrite can
-	// change a row's version without changing any posting list, so only
-	// a reader of exactly that commit may use it.
+	// version table of a given commit never changes, while the rule that
+	// keeps lists right says nothing of versions, so only a reader of
+	// exactly that commit may use it.
 	version uint64
 	// refresh is set when the entry holds no version for the reader's
 	// commit (it was written at an earlier one, or without a version):
