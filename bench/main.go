@@ -102,13 +102,16 @@ func main() {
 	}
 	report := buildReport(env, benches, extra, scaling, time.Since(start))
 	fmt.Print(report.markdown())
-	if b, err := json.MarshalIndent(report, "", "  "); err != nil {
-		// A failed benchmark can leave an infinite ratio, which JSON
-		// cannot hold: the tables above and the plots still stand.
-		fmt.Fprintf(os.Stderr, "bench: results.json not written: %v\n", err)
-	} else {
-		must(os.WriteFile(filepath.Join(*outDir, "results.json"), b, 0o644))
+	// Goals keep only finite values (buildReport), but a row of a failed
+	// benchmark, or extras, could still hold what JSON cannot: then no
+	// results.json is left in the directory, rather than an earlier
+	// run's beside this run's plots, and the program fails.
+	js, err := json.MarshalIndent(report, "", "  ")
+	if err != nil {
+		os.Remove(filepath.Join(*outDir, "results.json"))
+		must(fmt.Errorf("results.json not written: %w", err))
 	}
+	must(os.WriteFile(filepath.Join(*outDir, "results.json"), js, 0o644))
 	must(plotLatency(filepath.Join(*outDir, "latency.png"), benches))
 	if len(scaling) > 0 {
 		must(plotScaling(filepath.Join(*outDir, "scaling.png"), scaling))

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"encoding/json"
+	"fmt"
 	"math"
 	"strings"
 	"testing"
@@ -100,8 +102,9 @@ func TestFlatness(t *testing.T) {
 		{scalePoint{1000, 3000, 1000}, scalePoint{1000000, 0, 2000}, 0, "no reading (a measurement is missing or failed)", false},
 		{scalePoint{1000, 0, 1000}, scalePoint{1000000, 6000, 2000}, 0, "no reading (a measurement is missing or failed)", false},
 		{scalePoint{1000, 3000, 0}, scalePoint{1000000, 3100, 0}, 0, "no reading (a measurement is missing or failed)", false},
-		// Ours no slower than the limit model at the small store.
+		// Ours no slower than the limit model at either store.
 		{scalePoint{1000, 1000, 1000}, scalePoint{1000000, 3000, 2000}, 0, "no reading (at 1000 items our read, 1.00 µs, is no slower than the limit model's)", false},
+		{scalePoint{1000, 3000, 1000}, scalePoint{1000000, 1900, 2000}, 0, "no reading (at 1000000 items our read, 1.90 µs, is no slower than the limit model's)", false},
 	} {
 		v, shown, ok := flatness(tc.a, tc.b)
 		if math.Abs(v-tc.v) > 1e-9 || shown != tc.shown || ok != tc.ok {
@@ -119,17 +122,47 @@ func TestFlatness(t *testing.T) {
 		pass    bool
 		verdict string
 	}{
-		{scalePoint{1000000, 7000, 2000}, true, "| pass |"},
-		{scalePoint{1000000, 7001, 2000}, false, "| falls short |"},
-		{scalePoint{1000000, 0, 2000}, false, "| no reading |"},
+		{scalePoint{1000000, 7000, 2000}, true, "pass"},
+		{scalePoint{1000000, 7001, 2000}, false, "falls short"},
+		{scalePoint{1000000, 0, 2000}, false, "no reading"},
 	} {
 		pts := []scalePoint{{1000, 3000, 1000}, tc.b}
 		g := goalOf(pts)
 		if g.Pass != tc.pass || !strings.HasPrefix(g.Goal, "indexed read stays flat from 1000 to 1000000 items") || g.Target != "≤ 1.25×" {
 			t.Errorf("point %v: goal %+v", tc.b, g)
 		}
-		if md := buildReport("test machine", nil, extras{}, pts, 0).markdown(); !strings.Contains(md, tc.verdict) {
-			t.Errorf("point %v: the goal table lacks %q", tc.b, tc.verdict)
+		if want := map[bool]string{true: "no reading"}[tc.verdict == "no reading"]; g.Verdict != want {
+			t.Errorf("point %v: verdict field %q, want %q", tc.b, g.Verdict, want)
 		}
+		line := fmt.Sprintf("| %s | %s | %s | %s |", g.Goal, g.Target, g.Shown, tc.verdict)
+		if md := buildReport("test machine", nil, extras{}, pts, 0).markdown(); !strings.Contains(md, line) {
+			t.Errorf("point %v: the goal table lacks %q", tc.b, line)
+		}
+	}
+}
+
+// TestFailedBenchmarkIsNoReading: a benchmark that failed has a zero
+// result, and no goal it decides may pass on it (a read of 0 ns would be
+// "infinitely faster" than SQLite); nor may a zero file size pass.
+func TestFailedBenchmarkIsNoReading(t *testing.T) {
+	var b []*bench
+	for _, name := range []string{"read/limit model", "read/SQLite WAL", "read/keyring file", "write/limit model", "write64/bbolt Batch"} {
+		b = append(b, &bench{Name: name, Samples: []float64{100, 200}})
+	}
+	// read/secitemdb, write/secitemdb and write64/secitemdb failed.
+	for _, name := range []string{"read/secitemdb", "write/secitemdb", "write64/secitemdb"} {
+		b = append(b, &bench{Name: name, Samples: []float64{0, 0}})
+	}
+	r := buildReport("test machine", b, extras{UnlockMs: 150}, nil, 0)
+	for _, g := range r.Goals {
+		if strings.HasPrefix(g.Goal, "unlock") {
+			continue
+		}
+		if g.Pass || g.Verdict != "no reading" || g.Value != 0 || g.Shown != noReading {
+			t.Errorf("goal %q after a failed benchmark: %+v", g.Goal, g)
+		}
+	}
+	if _, err := json.Marshal(r); err != nil {
+		t.Errorf("the report does not marshal: %v", err)
 	}
 }

@@ -38,8 +38,8 @@ import (
 // An entry may also hold the row's version, which a read checks against
 // the record's (the version table, versions.go). That rule does not cover
 // it: it is about lists, and nothing ties a change of version to a change
-// of list (today every write that changes a version also changes one of
-// the row's lists, but that is the writers' business). So a
+// of list (today every write that changes a version also unposts and
+// reposts the row's lookup posting, but that is the writers' business). So a
 // version serves only readers of the very commit at which it was read from
 // the table, whose content at that commit never changes (as for the
 // version cache); a reader of a later commit uses the list, reads the

@@ -69,8 +69,8 @@ func (tx *Tx) currentVersion(row uint64) uint64 {
 }
 
 // knownVersion returns the version a read transaction remembers for row:
-// ok is false when the last row it asked about, or was told about, is
-// another one.
+// ok is false when it remembers none, or another row's (the last row it
+// asked about, or was told about by the lookup cache).
 func (tx *Tx) knownVersion(row uint64) (uint64, bool) {
 	return tx.verVal, tx.verOK && tx.verRow == row
 }
