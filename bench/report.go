@@ -245,7 +245,7 @@ func plotLatency(path string, benches []*bench) error {
 		m := b.median()
 		pts[i] = plotter.XY{X: float64(i), Y: m / 1e3}
 		errs[i].Low, errs[i].High = (m-lo)/1e3, (hi-m)/1e3
-		names[i] = strings.ReplaceAll(b.Name, "/", "\n")
+		names[i] = tickLabel(b.Name)
 	}
 	sc, err := plotter.NewScatter(pts)
 	if err != nil {
@@ -263,6 +263,34 @@ func plotLatency(path string, benches []*bench) error {
 	p.Add(sc, eb, plotter.NewGrid())
 	p.NominalX(names...)
 	return p.Save(16*vg.Inch, 6*vg.Inch, path)
+}
+
+// tickLabelWidth is the widest line of a benchmark's name under its
+// tick: about what a column of the latency plot holds.
+const tickLabelWidth = 16
+
+// tickLabel breaks a benchmark's name for its tick: its group on the first
+// line, then its words, wrapped at tickLabelWidth (a longer word keeps a
+// line to itself), so that neighbouring names do not run into each other.
+func tickLabel(name string) string {
+	group, rest, _ := strings.Cut(name, "/")
+	lines := []string{group}
+	line := ""
+	for _, w := range strings.Fields(rest) {
+		switch {
+		case line == "":
+			line = w
+		case len([]rune(line))+1+len([]rune(w)) <= tickLabelWidth:
+			line += " " + w
+		default:
+			lines = append(lines, line)
+			line = w
+		}
+	}
+	if line != "" {
+		lines = append(lines, line)
+	}
+	return strings.Join(lines, "\n")
 }
 
 // plotScaling draws read latency against store size.

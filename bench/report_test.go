@@ -166,3 +166,17 @@ func TestFailedBenchmarkIsNoReading(t *testing.T) {
 		t.Errorf("the report does not marshal: %v", err)
 	}
 }
+
+// A long name is wrapped under its tick; a short one keeps its two lines.
+func TestTickLabel(t *testing.T) {
+	for _, tc := range []struct{ name, want string }{
+		{"read/limit model", "read\nlimit model"},
+		{"read/the layout through bbolt (informative)", "read\nthe layout\nthrough bbolt\n(informative)"},
+		{"read/secitemdb, 1,024 keys cycled (Runs 1–7)", "read\nsecitemdb, 1,024\nkeys cycled\n(Runs 1–7)"},
+		{"write64/a-name-longer-than-a-line x", "write64\na-name-longer-than-a-line\nx"},
+	} {
+		if got := tickLabel(tc.name); got != tc.want {
+			t.Errorf("tickLabel(%q) = %q, want %q", tc.name, got, tc.want)
+		}
+	}
+}
