@@ -86,7 +86,7 @@ func main() {
 	fmt.Fprintf(os.Stderr, "bench: %s\n", env)
 
 	fmt.Fprintf(os.Stderr, "bench: loading stores of %d items...\n", *items)
-	benches := setup(dir, *items)
+	benches := openStores(dir, *items).benches()
 	for r := 0; r < *rounds; r++ {
 		for _, b := range benches {
 			res := testing.Benchmark(b.run)

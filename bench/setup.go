@@ -521,8 +521,7 @@ func (s *keyringStore) set(b *testing.B) {
 	}
 }
 
-// setup builds every store and returns the benchmarks, in the order of the
-// tables.
+// stores are the stores every benchmark runs on (openStores).
 //
 // The limit model, the layout and secitemdb read from stores of their own,
 // loaded with n items, that no benchmark writes to: every read is of a
@@ -536,37 +535,53 @@ func (s *keyringStore) set(b *testing.B) {
 //
 // SQLite's reads and inserts still share one store: a second modernc
 // SQLite database open in the process slows the first one's reads by a
-// third or more (Run 15), which would flatter secitemdb. Its inserts
+// quarter or more (Run 15), which would flatter secitemdb. Its inserts
 // change its reads' cost far less. The keyring's reads cost the same at
 // any size (openKeyring).
-func setup(dir string, n int) []*bench {
+type stores struct {
+	lm, lmw   *limitModel   // reads, writes
+	lay, layw *layoutModel  // reads, writes
+	si, siw   *secitemStore // reads, writes
+	sq        *sqliteStore
+	kr        *keyringStore
+}
+
+// openStores builds every store, each loaded with n items (the keyring
+// with its own count).
+func openStores(dir string, n int) *stores {
 	t0 := time.Now()
-	lm := newLimit(filepath.Join(dir, "limit.db"), n)
-	lmw := newLimit(filepath.Join(dir, "limit-writes.db"), n)
-	lay := newLayout(filepath.Join(dir, "layout.db"), lm, n)
-	layw := newLayout(filepath.Join(dir, "layout-writes.db"), lmw, n)
-	si := openSecitem(filepath.Join(dir, "secitem.keychain"), n)
-	siw := openSecitem(filepath.Join(dir, "secitem-writes.keychain"), n)
-	sq := openSQLite(filepath.Join(dir, "sqlite.db"), n)
+	s := &stores{}
+	s.lm = newLimit(filepath.Join(dir, "limit.db"), n)
+	s.lmw = newLimit(filepath.Join(dir, "limit-writes.db"), n)
+	s.lay = newLayout(filepath.Join(dir, "layout.db"), s.lm, n)
+	s.layw = newLayout(filepath.Join(dir, "layout-writes.db"), s.lmw, n)
+	s.si = openSecitem(filepath.Join(dir, "secitem.keychain"), n)
+	s.siw = openSecitem(filepath.Join(dir, "secitem-writes.keychain"), n)
+	s.sq = openSQLite(filepath.Join(dir, "sqlite.db"), n)
 	kd := filepath.Join(dir, "keyring")
 	must(os.MkdirAll(kd, 0o700))
-	kr := openKeyring(kd)
+	s.kr = openKeyring(kd)
 	fmt.Fprintf(os.Stderr, "bench: stores loaded in %v\n", time.Since(t0).Round(time.Millisecond))
+	return s
+}
+
+// benches returns the benchmarks, in the order of the tables.
+func (s *stores) benches() []*bench {
 	return []*bench{
-		{Name: "read/limit model", Group: "read", run: lm.read},
-		{Name: "read/the layout through bbolt (informative)", Group: "read", run: lay.read},
-		{Name: "read/secitemdb", Group: "read", run: si.read},
-		{Name: "read/secitemdb, on the store the writes grow (Runs 3–15)", Group: "read", run: siw.read},
-		{Name: "read/secitemdb, names from a table (Runs 8–12)", Group: "read", run: si.readFromTable},
-		{Name: "read/secitemdb, 1,024 keys cycled (Runs 1–7)", Group: "read", run: si.readCycled},
-		{Name: "read/SQLite WAL", Group: "read", run: sq.read},
-		{Name: "read/keyring file", Group: "read", run: kr.read},
-		{Name: "write/limit model", Group: "durable write", run: lmw.put},
-		{Name: "write/secitemdb", Group: "durable write", run: siw.add},
-		{Name: "write/SQLite WAL", Group: "durable write", run: sq.insert},
-		{Name: "write/keyring file", Group: "durable write", run: kr.set},
-		{Name: "write64/bbolt Batch", Group: "64 writers", run: lmw.batch64},
-		{Name: "write64/format-1 layout", Group: "64 writers", run: layw.batch64},
-		{Name: "write64/secitemdb", Group: "64 writers", run: siw.add64},
+		{Name: "read/limit model", Group: "read", run: s.lm.read},
+		{Name: "read/the layout through bbolt (informative)", Group: "read", run: s.lay.read},
+		{Name: "read/secitemdb", Group: "read", run: s.si.read},
+		{Name: "read/secitemdb, on the store the writes grow (Runs 3–15)", Group: "read", run: s.siw.read},
+		{Name: "read/secitemdb, names from a table (Runs 8–12)", Group: "read", run: s.si.readFromTable},
+		{Name: "read/secitemdb, 1,024 keys cycled (Runs 1–7)", Group: "read", run: s.si.readCycled},
+		{Name: "read/SQLite WAL", Group: "read", run: s.sq.read},
+		{Name: "read/keyring file", Group: "read", run: s.kr.read},
+		{Name: "write/limit model", Group: "durable write", run: s.lmw.put},
+		{Name: "write/secitemdb", Group: "durable write", run: s.siw.add},
+		{Name: "write/SQLite WAL", Group: "durable write", run: s.sq.insert},
+		{Name: "write/keyring file", Group: "durable write", run: s.kr.set},
+		{Name: "write64/bbolt Batch", Group: "64 writers", run: s.lmw.batch64},
+		{Name: "write64/format-1 layout", Group: "64 writers", run: s.layw.batch64},
+		{Name: "write64/secitemdb", Group: "64 writers", run: s.siw.add64},
 	}
 }
