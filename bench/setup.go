@@ -112,18 +112,24 @@ func (m *limitModel) read(b *testing.B) {
 		err := m.db.View(func(tx *bbolt.Tx) error {
 			v := tx.Bucket([]byte("items")).Get(k)
 			m.mac()
-			var ik [32]byte
-			if _, err := m.class.Open(ik[:0], v[:12], v[12:60], nil); err != nil {
-				return err
-			}
-			x, _ := chacha20poly1305.NewX(ik[:])
-			_, err := x.Open(nil, v[60:84], v[84:], nil)
-			return err
+			return m.open(v)
 		})
 		if err != nil {
 			b.Fatal(err)
 		}
 	}
+}
+
+// open unwraps record v's item key under the class key and opens its
+// secret (record makes v).
+func (m *limitModel) open(v []byte) error {
+	var ik [32]byte
+	if _, err := m.class.Open(ik[:0], v[:12], v[12:60], nil); err != nil {
+		return err
+	}
+	x, _ := chacha20poly1305.NewX(ik[:])
+	_, err := x.Open(nil, v[60:84], v[84:], nil)
+	return err
 }
 
 func (m *limitModel) put(b *testing.B) {
@@ -273,13 +279,7 @@ func (m *layoutModel) readOne(acct string) error {
 		if len(v) < 84 {
 			return fmt.Errorf("layout model: no record for %s", acct)
 		}
-		var ik [32]byte
-		if _, err := m.lm.class.Open(ik[:0], v[:12], v[12:60], nil); err != nil {
-			return err
-		}
-		x, _ := chacha20poly1305.NewX(ik[:])
-		_, err := x.Open(nil, v[60:84], v[84:], nil)
-		return err
+		return m.lm.open(v)
 	})
 }
 

@@ -60,7 +60,7 @@ func (tx *Tx) currentVersion(row uint64) uint64 {
 	if tx.writable {
 		return tx.tableVersion(row)
 	}
-	if v, ok := tx.knownVersion(row); ok {
+	if v := tx.versionRead(row); v != 0 {
 		return v
 	}
 	v := tx.tableVersion(row)
@@ -68,18 +68,13 @@ func (tx *Tx) currentVersion(row uint64) uint64 {
 	return v
 }
 
-// knownVersion returns the version a read transaction remembers for row:
-// ok is false when it remembers none, or another row's (the last row it
-// asked about, or was told about by the lookup cache).
-func (tx *Tx) knownVersion(row uint64) (uint64, bool) {
-	return tx.verVal, tx.verOK && tx.verRow == row
-}
-
-// versionRead returns the version a read transaction remembers for row,
-// 0 when it remembers another row's (or row's version is 0).
+// versionRead returns the version a read transaction remembers for row
+// (the last row it asked about, or was told about by the lookup cache),
+// 0 when it remembers none or another row's. A remembered 0 is looked up
+// again, which costs a lookup and is still right.
 func (tx *Tx) versionRead(row uint64) uint64 {
-	if v, ok := tx.knownVersion(row); ok {
-		return v
+	if tx.verOK && tx.verRow == row {
+		return tx.verVal
 	}
 	return 0
 }
